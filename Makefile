@@ -1,0 +1,47 @@
+# sdwh — two commands matter: `make demo` and `make test`. Both bootstrap .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export SDWH_HOME ?= $(CURDIR)/var
+
+DEMO_PERSONS ?= 20000
+DEMO_SEED ?= 42
+
+.PHONY: demo test install lint unit benchmark clean help
+
+help:
+	@echo "make demo   set up and run synth -> ingest -> deliveries report on synthetic data (SDWH_HOME=$(SDWH_HOME))"
+	@echo "make test   set up and run the test suite (lint + pytest)"
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "sdwh needs Python >= 3.11"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check sdwh disclosure tests benchmarks
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit disclosure/tests
+
+test: $(STAMP) lint
+	$(BIN)/pytest -q -n 2 --dist loadfile
+
+demo: $(STAMP)
+	$(BIN)/sdwh synth --persons $(DEMO_PERSONS) --from 2023Q1 --to 2025Q4 --seed $(DEMO_SEED)
+	$(BIN)/sdwh ingest
+	$(BIN)/sdwh deliveries
+	@echo "Results are under $(SDWH_HOME): landing/ (deliveries), raw/ (pseudonymised Parquet), quarantine/, register.sqlite"
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/bench_synth_ingest.py
+
+clean:
+	rm -rf var .pytest_cache target logs
