@@ -1,0 +1,1 @@
+"""Landing zone: manifests, contracts, validation and the immutable raw store."""

@@ -1,0 +1,1 @@
+"""Trusted Third Party: national numbers checked and replaced by keyed pseudonyms."""
