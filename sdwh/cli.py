@@ -39,7 +39,7 @@ def main() -> None:
     _register_commands()
     as_json = "--json" in sys.argv
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except SdwhError as err:
         fail(err.message, err.hint, as_json)
         sys.exit(err.exit_code)
@@ -53,3 +53,4 @@ def main() -> None:
             fail(err.format_message(), "Run the command with --help to see its options.", as_json)
             sys.exit(2)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,70 @@
+"""Record validation of one delivered table, in DuckDB, one pass over the rows.
+
+Produces the temp table ``checked``: the raw VARCHAR rows plus ``_failures``, the list of
+``{field, rule}`` each row breaks (empty for a valid row). Also detects *systematic* faults:
+one rule broken by most rows means the delivery itself is wrong (an undeclared unit, a
+shifted column), which rejects it whole instead of quarantining nearly everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from sdwh.errors import DeliveryRejected
+from sdwh.landing.contracts import Contract
+from sdwh.landing.rules import REASONS, column_rule, duplicate_rules, lit, q
+
+SYSTEMATIC_MIN_ROWS = 10
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    field: str
+    rule: str
+    rows: int
+
+
+def build_checked(con: duckdb.DuckDBPyConnection, contract: Contract, period: str,
+                  units: dict[str, str]) -> None:
+    """Create temp table ``checked`` from the registered Arrow table ``src``."""
+    rules = [
+        (c.name, column_rule(c, period, units.get(c.name))) for c in contract.columns
+    ]
+    repeat, clash = duplicate_rules(contract)
+    rules += [("(line)", repeat), (", ".join(contract.unique), clash)]
+    inner = ", ".join(f"{expr} AS {q(f'_r{i}')}" for i, (_, expr) in enumerate(rules))
+    failures = ", ".join(
+        f"{{'field': {lit(field)}, 'rule': {q(f'_r{i}')}}}" for i, (field, _) in enumerate(rules)
+    )
+    cols = ", ".join(q(c) for c in ["_file", "_row", *contract.column_names])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE checked AS SELECT {cols}, "
+        f"list_filter([{failures}], lambda x: x.rule IS NOT NULL) AS _failures "
+        f"FROM (SELECT *, {inner} FROM src)"
+    )
+
+
+def count_failures(con: duckdb.DuckDBPyConnection) -> list[RuleCount]:
+    rows = con.execute(
+        "SELECT f.field, f.rule, count(*) FROM (SELECT unnest(_failures) AS f FROM checked) "
+        "GROUP BY ALL ORDER BY 3 DESC, 1, 2").fetchall()
+    return [RuleCount(*r) for r in rows]
+
+
+def reject_systematic_faults(file: str, counts: list[RuleCount], rows_in: int,
+                             share: float) -> None:
+    """Reject the delivery when one rule fails for more than ``share`` of its rows."""
+    if rows_in < SYSTEMATIC_MIN_ROWS:
+        return
+    for c in counts:
+        if c.rows > share * rows_in:
+            hint = ("The amounts look like another unit: declare it under 'units' in the "
+                    "manifest (cent, eur or keur)." if c.rule == "amount_out_of_range"
+                    else "The column is wrong for the whole file; check the contract.")
+            raise DeliveryRejected(
+                file, c.rule,
+                f"column '{c.field}': {c.rows} of {rows_in} rows break rule {c.rule} "
+                f"({REASONS.get(c.rule, c.rule)}), so the delivery is systematically wrong",
+                hint)
