@@ -1,0 +1,82 @@
+"""Suppression patterns: optimal vs fast, audit proves protection, property-based tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from disclosure.protect import audit, protect, protect_fast, protect_table
+from disclosure.rules import RuleParams, TableSpec
+
+
+def test_microdata1_pattern_matches_sdctable_and_tauargus(microdata1):
+    # sdcTable/τ-Argus OPT with FREQ(3): A×female (2) primary, secondaries A×male, C×male,
+    # C×female; here with threshold 3 on row counts.
+    params = RuleParams(threshold=3, zeros_disclosive=False)
+    cells, res, _ = protect_table(microdata1, TableSpec.flat(["region", "gender"]),
+                                  params=params, method="optimal")
+    sup = cells[cells["suppressed"]].set_index(["region", "gender"]).index.tolist()
+    assert sorted(sup) == [("A", "female"), ("A", "male"), ("C", "female"), ("C", "male")]
+    assert res.audit.ok and res.optimal
+
+
+def test_suppressed_count_cannot_be_recovered_from_margins():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.choice(list("pqrs"), 400), "b": rng.choice(list("xyz"), 400)})
+    df.loc[:3, ["a", "b"]] = ["t", "x"]  # 4 records in a new row: a primary and its margin
+    cells, res, _prob = protect_table(df, TableSpec.flat(["a", "b"]), method="fast")
+    assert res.audit.ok
+    prim = cells[cells["primary"] & cells["suppressed"]]
+    assert (prim["hi"] >= 10).all()  # the intruder cannot prove the count is below 10
+
+
+def test_auto_falls_back_to_fast_when_milp_budget_is_tiny():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"a": rng.choice(list("abcdefgh"), 300), "b": rng.choice(list("xyzw"), 300),
+                       "c": rng.choice(list("mf"), 300)})
+    _, res, _ = protect_table(df, TableSpec.flat(["a", "b", "c"]), method="auto",
+                              time_budget=0.001)
+    assert res.method_used == "fast" and res.audit.ok and res.notes
+
+
+def test_optimal_is_never_costlier_than_fast():
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"a": rng.choice(list("abcde"), 200, p=[.4, .3, .2, .07, .03]),
+                       "b": rng.choice(list("xyz"), 200)})
+    _cells, res, prob = protect_table(df, TableSpec.flat(["a", "b"]), method="optimal")
+    fast = protect_fast(prob)
+    assert prob.cost[res.suppressed].sum() <= prob.cost[fast].sum() + 1e-9
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 1)),
+                min_size=20, max_size=150),
+       st.sampled_from(["fast", "optimal"]))
+def test_every_protected_pattern_passes_its_audit(rows, method):
+    df = pd.DataFrame(rows, columns=["a", "b", "c"]).astype(str)
+    _, res, prob = protect_table(df, TableSpec.flat(["a", "b", "c"]), method=method,
+                                 time_budget=5)
+    assert res.audit.ok
+    assert audit(prob, res.suppressed, cells="all").ok
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2),
+                          st.floats(1, 1e6, allow_nan=False)), min_size=15, max_size=80))
+def test_magnitude_patterns_pass_audit(rows):
+    df = pd.DataFrame(rows, columns=["a", "b", "v"]).astype({"a": str, "b": str})
+    _, res, _ = protect_table(df, TableSpec.flat(["a", "b"]), value="v", method="auto",
+                              time_budget=5)
+    assert res.audit.ok
+
+
+def test_hierarchical_table_is_protected_at_every_level():
+    rng = np.random.default_rng(5)
+    mun = rng.choice(["a1", "a2", "a3", "b1", "b2"], 500, p=[.3, .3, .02, .3, .08])
+    df = pd.DataFrame({"mun": mun, "prov": [m[0] for m in mun], "sex": rng.choice(["M", "F"], 500)})
+    spec = TableSpec(dims={"geo": ["mun", "prov"], "sex": ["sex"]})
+    _cells, res, prob = protect_table(df, spec, method="auto")
+    assert res.audit.ok and prob.A.shape[0] > 0
+    assert protect(prob, "fast").audit.ok
