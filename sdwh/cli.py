@@ -25,6 +25,8 @@ JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object instead 
 
 
 def _register_commands() -> None:
+    if app.registered_commands:
+        return
     from sdwh.deliveries.commands import deliveries
     from sdwh.landing.commands import ingest
     from sdwh.synth.commands import synth

@@ -38,12 +38,21 @@ class InszCheck:
         return not self.rule
 
 
-def check_insz(value: str) -> InszCheck:
-    """Validate an INSZ or BIS number: 11 digits, mod-97 (both century forms), month range."""
+def check_insz(value: str, reference_year: int | None = None) -> InszCheck:
+    """Validate an INSZ or BIS number: 11 digits, mod-97, month range.
+
+    The ``2``-prefixed (born ≥ 2000) form only counts when 2000 + YY is not after
+    ``reference_year`` (default: this year), as python-stdnum does: nobody in a delivery
+    was born after its reference period.
+    """
     if len(value) != 11 or not value.isdigit():
         return InszCheck("insz_malformed")
     body, cc = value[:9], int(value[9:])
-    if cc not in (insz_check_digits(body, False), insz_check_digits(body, True)):
+    latest = reference_year or date.today().year
+    forms = [insz_check_digits(body, False)]
+    if 2000 + int(value[:2]) <= latest:
+        forms.append(insz_check_digits(body, True))
+    if cc not in forms:
         return InszCheck("insz_check_digit")
     month, day = int(value[2:4]), int(value[4:6])
     if day > 31:

@@ -127,9 +127,10 @@ def _accepted_select(contract: Contract, manifest: Manifest, did: str, key: byte
         if c.type == "insz":
             cols += [f"{hmac_sql(v, key)} AS {q(c.pseudonym)}",
                      f"{insz_kind(v)} AS {q(c.pseudonym + '_kind')}"]
-        elif c.type == "refnis" and int(period[:4]) >= 2025:
-            cols += [f"coalesce((SELECT m.refnis_2025 FROM refnis_merger m WHERE m.refnis_2024 "
-                     f"= {v}), {v}) AS {v}", f"{v} AS {q(c.name + '_reported')}"]
+        elif c.type == "refnis":
+            harmonised = (f"coalesce((SELECT m.refnis_2025 FROM refnis_merger m WHERE "
+                          f"m.refnis_2024 = {v}), {v})" if int(period[:4]) >= 2025 else v)
+            cols += [f"{harmonised} AS {v}", f"{v} AS {q(c.name + '_reported')}"]
         elif c.type == "nace":
             cols += [f"{v} AS {v}", f"'{nace_version(period)}' AS {q(c.name + '_version')}"]
         elif c.type == "amount":
@@ -214,8 +215,8 @@ def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: s
                                           manifest.reference_period)
     if current and current["revision"] == manifest.revision:
         raise DeliveryRejected(str(folder / MANIFEST_NAME), "revision_conflict",
-                               f"revision {manifest.revision} of {manifest.reference_period} "
-                               f"was already accepted with other content ({current['delivery_id']})",
+                               f"revision {manifest.revision} of {manifest.reference_period} was "
+                               f"already accepted with other content ({current['delivery_id']})",
                                "A correction must carry a higher revision number.")
     table, bad = _read_all(folder, manifest, contract)
     rows_in = table.num_rows + len(bad)

@@ -94,7 +94,8 @@ def _read_csv(path: Path, contract: Contract) -> ReadResult:
         raise DeliveryRejected(str(path), rule,
                                f"the file cannot be read as {contract.csv.encoding} CSV "
                                f"with delimiter '{contract.csv.delimiter}': {first_line}",
-                               "Check the file's encoding and delimiter against the contract.")
+                               "Check the file's encoding and delimiter against the contract."
+                               ) from None
     return ReadResult(_numbered(table, contract.column_names), bad)
 
 

@@ -49,11 +49,14 @@ def lit(value: object) -> str:
     return repr(value)
 
 
-def insz_rule(v: str) -> str:
+def insz_rule(v: str, reference_year: int) -> str:
+    """SQL twin of :func:`sdwh.identifiers.check_insz`."""
     body, cc, month = f"substr({v},1,9)", f"substr({v},10,2)::INT", f"substr({v},3,2)::INT"
+    born_2000 = (f"(2000 + substr({v},1,2)::INT <= {reference_year} AND "
+                 f"97 - ('2' || {body})::BIGINT % 97 = {cc})")
     return (
         f"CASE WHEN NOT regexp_full_match({v}, '[0-9]{{11}}') THEN 'insz_malformed' "
-        f"WHEN 97 - {body}::BIGINT % 97 <> {cc} AND 97 - ('2' || {body})::BIGINT % 97 <> {cc} "
+        f"WHEN 97 - {body}::BIGINT % 97 <> {cc} AND NOT {born_2000} "
         f"THEN 'insz_check_digit' "
         f"WHEN substr({v},5,2)::INT > 31 THEN 'insz_date_invalid' "
         f"WHEN {month} <= 12 OR {month} BETWEEN 20 AND 32 OR {month} BETWEEN 40 AND 52 THEN NULL "
@@ -121,7 +124,7 @@ def typed_value(col: Column, unit: str | None = None) -> str:
             return f"try_strptime({v}, {lit(col.format)})::DATE"
         case "amount":
             factor = EUROS_PER_UNIT[unit or col.unit or "eur"]
-            return f"CAST(try_cast({v} AS DECIMAL(18,3)) * {factor} AS DECIMAL(14,2))"
+            return f"CAST(round(try_cast({v} AS DOUBLE) * {factor}, 2) AS DECIMAL(14,2))"
         case _:
             return v
 
@@ -133,7 +136,7 @@ def column_rule(col: Column, period: str, unit: str | None) -> str:
     typed = typed_value(col, unit)
     match col.type:
         case "insz":
-            check = insz_rule(v)
+            check = insz_rule(v, int(period[:4]))
         case "kbo":
             check = kbo_rule(v)
         case "rsz_employer":

@@ -24,8 +24,9 @@ def _parse(hex_key: str, origin: str) -> bytes:
     except ValueError:
         key = b""
     if len(key) != KEY_BYTES:
-        raise SdwhError(f"The TTP key in {origin} is not {KEY_BYTES * 2} hexadecimal characters.",
-                        "Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'")
+        raise SdwhError(
+            f"The TTP key in {origin} is not {KEY_BYTES * 2} hexadecimal characters.",
+            "Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'")
     return key
 
 
