@@ -77,7 +77,7 @@ def _read_csv(path: Path, contract: Contract) -> ReadResult:
         _check_columns(path, header, contract)
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(encoding=contract.csv.encoding, use_threads=False),
+            read_options=pacsv.ReadOptions(encoding=contract.csv.encoding, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=contract.csv.delimiter,
                                              invalid_row_handler=on_bad_line,
                                              newlines_in_values=False),
