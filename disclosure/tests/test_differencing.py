@@ -35,14 +35,14 @@ def test_acro_leak_suppressed_count_recovered_from_two_tables_is_caught():
 
 def test_each_acro_table_alone_does_not_reveal_its_suppressed_count():
     df = leak_microdata()
-    a, b = _acro_tables(df)
+    _a, b = _acro_tables(df)
     assert not [f for f in find_disclosures(df, [b]) if f.cell == {"region": "BRU", "sex": "F"}]
 
 
 def test_table_minus_one_record_reveals_that_record():
     rng = np.random.default_rng(3)
-    df = pd.DataFrame({"region": rng.choice(["LIM", "ANT"], 400), "sex": rng.choice(["F", "M"], 400),
-                       "id": range(400)})
+    df = pd.DataFrame({"region": rng.choice(["LIM", "ANT"], 400),
+                       "sex": rng.choice(["F", "M"], 400), "id": range(400)})
     t1 = pd.crosstab(df.region, df.sex).astype(float)
     sub = df[df.id != 17]
     t2 = pd.crosstab(sub.region, sub.sex).astype(float)

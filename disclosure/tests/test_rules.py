@@ -13,7 +13,8 @@ from disclosure.rules import RuleParams, TableSpec, add_zero_cells, apply_rules,
 def _check(df, dims, value=None, unit=None, weight=None, params=None, zeros=()):
     spec = TableSpec.flat(dims, margins=False)
     stats = cell_stats(df, spec, value=value, unit=unit, weight=weight)
-    return apply_rules(add_zero_cells(stats, spec, zeros), params or RuleParams(), value is not None)
+    cells = add_zero_cells(stats, spec, zeros)
+    return apply_rules(cells, params or RuleParams(), value is not None)
 
 
 def test_threshold_counts_distinct_units_not_rows():
