@@ -27,6 +27,7 @@ JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object instead 
 def _register_commands() -> None:
     if app.registered_commands:
         return
+    from disclosure.cli import app as disclosure_app
     from sdwh.deliveries.commands import deliveries
     from sdwh.landing.commands import ingest
     from sdwh.synth.commands import synth
@@ -34,6 +35,7 @@ def _register_commands() -> None:
     app.command("synth")(synth)
     app.command("ingest")(ingest)
     app.command("deliveries")(deliveries)
+    app.add_typer(disclosure_app, name="disclosure")
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ def test_regression_checks_dof_saturation_and_small_dummies():
 
 
 def test_histogram_small_bins_fail_and_data_driven_edges_need_review():
-    df = pd.DataFrame({"v": list(range(100)) + [1000]})
+    df = pd.DataFrame({"v": [*range(100), 1000]})
     assert histogram(df, "v", bins=10).status == "fail"
     assert histogram(df.iloc[:100], "v", bins=[0, 50, 100]).status == "pass"
     assert histogram(df.iloc[:100], "v", bins=2).status == "review"
