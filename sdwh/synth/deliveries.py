@@ -1,0 +1,197 @@
+"""The delivery schedule: which folders a run writes, their revisions, units and sent-at times.
+
+Every supplier sends every period in the range: RR and AHOVOKS per year, RSZ and RSVZ per
+quarter, RVA, VDAB and POD MI per month. ``sent_at`` is the period end plus a supplier-specific
+lag drawn from the seed, so timeliness differs per supplier (RSZ sometimes beyond its due
+date). RSZ DmfA quarters arrive as r1 (about 97 % of lines, about 1 % of wages still to be
+corrected) and are replaced by a complete r2 about one quarter later.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from sdwh.landing.contracts import Contract, load_contracts
+from sdwh.landing.periods import months_of_quarter, period_end
+from sdwh.synth import tables
+from sdwh.synth.defects import DefectRates, apply_row_defects
+from sdwh.synth.files import to_table, write_delivery
+from sdwh.synth.frames import Frame, take
+from sdwh.synth.labour_market import LabourMarket
+from sdwh.synth.population import Population
+from sdwh.synth.streams import stream
+
+#: Days between the end of the period and sending, as (low, high) ranges with weights.
+LAGS: dict[str, list[tuple[float, int, int]]] = {
+    "rr": [(1.0, 25, 35)],
+    "rsz": [(0.85, 90, 118), (0.15, 121, 160)],
+    "rsvz": [(1.0, 120, 180)],
+    "rva": [(1.0, 30, 60)],
+    "vdab": [(1.0, 10, 25)],
+    "podmi": [(1.0, 60, 120)],
+    "ahovoks": [(1.0, 150, 250)],
+}
+RSZ_FIRST_REVISION_SHARE = 0.97
+RSZ_WAGES_CORRECTED = 0.01
+RSZ_REVISION_LAG = (80, 100)
+RESEND_LAG = (2, 6)
+
+Progress = Callable[[str, Path], None]
+
+
+@dataclass
+class RunLog:
+    """What a run wrote, for the summary."""
+
+    written: int = 0
+    skipped: int = 0
+    rows: Counter[str] = field(default_factory=Counter)
+    defects: Counter[str] = field(default_factory=Counter)
+
+
+def sent_at(seed: int, supplier: str, period: str, granularity: str) -> datetime:
+    rng = stream(seed, "lag", supplier, period)
+    ranges = LAGS[supplier]
+    pick = rng.choice(len(ranges), p=[w for w, _, _ in ranges])
+    _, low, high = ranges[pick]
+    days = int(rng.integers(low, high + 1))
+    seconds = int(rng.integers(7 * 3600, 19 * 3600))
+    day = period_end(period, granularity) + timedelta(days=days)
+    return datetime.combine(day, time(), UTC) + timedelta(seconds=seconds)
+
+
+@dataclass
+class Plan:
+    """Run-level choices of which deliveries carry a delivery defect."""
+
+    rsz_eur_quarter: str | None
+    podmi_keur_month: str | None
+    rva_cents_month: str | None
+    truncated_rva_month: str | None
+
+    @classmethod
+    def draw(cls, seed: int, quarters: list[str], rates: DefectRates) -> Plan:
+        rng = stream(seed, "delivery-defects")
+        months = [m for q in quarters for m in months_of_quarter(q)]
+        cents = months[int(rng.integers(len(months)))]
+        others = [m for m in months if m != cents] or months
+        truncated = others[int(rng.integers(len(others)))]
+        return cls(
+            rsz_eur_quarter=quarters[int(rng.integers(len(quarters)))]
+            if rates.rsz_quarter_in_eur else None,
+            podmi_keur_month=months[int(rng.integers(len(months)))]
+            if rates.podmi_month_in_keur else None,
+            rva_cents_month=cents if rates.rva_month_in_cents_undeclared else None,
+            truncated_rva_month=truncated if rates.truncated_files else None,
+        )
+
+
+class Writer:
+    """Applies row defects, formats and writes one delivery, and logs it."""
+
+    def __init__(self, landing: Path, seed: int, rates: DefectRates, log: RunLog,
+                 progress: Progress | None) -> None:
+        self.landing, self.seed, self.rates, self.log = landing, seed, rates, log
+        self.contracts = load_contracts()
+        self.progress = progress
+
+    def send(self, key: str, period: str, frame: Frame, *, revision: int = 1,
+             when: datetime | None = None, units: dict[str, str] | None = None,
+             note: str = "", truncate_at: float | None = None,
+             declared: dict[str, str] | None = None) -> None:
+        """``units`` is how amounts are written; ``declared`` what the manifest says (the
+        same unless the supplier forgot)."""
+        contract: Contract = self.contracts[key]
+        rng = stream(self.seed, "row-defects", key, period, revision)
+        frame = apply_row_defects(frame, contract, self.rates, rng, self.log.defects)
+        units = units or {}
+        table = to_table(frame, contract, units)
+        header = {
+            "supplier": contract.supplier, "dataset": contract.dataset,
+            "reference_period": period, "revision": revision,
+            "sent_at": when or sent_at(self.seed, contract.supplier, period, contract.period),
+            "units": units if declared is None else declared, "note": note,
+        }
+        ext = "parquet" if contract.format == "parquet" else "csv"
+        result = write_delivery(self.landing, header, f"{contract.dataset}_{period}.{ext}",
+                                table, contract, truncate_at)
+        self.log.rows[key] += result.rows
+        if result.skipped:
+            self.log.skipped += 1
+        else:
+            self.log.written += 1
+        if self.progress:
+            self.progress(contract.supplier, result.folder)
+
+
+def send_yearly(w: Writer, pop: Population, years: list[int]) -> None:
+    for year in years:
+        frame, premerger = tables.rr_population(pop, year, w.rates.premerger_refnis)
+        w.log.defects["premerger_refnis"] += premerger
+        w.send("rr__population", str(year), frame)
+        w.send("ahovoks__qualifications", str(year),
+               tables.ahovoks_qualifications(pop, year, w.seed))
+
+
+def send_quarterly(w: Writer, lm: LabourMarket, quarters: list[str], plan: Plan) -> None:
+    for q in lm.quarters(quarters):
+        if q.quarter == quarters[0]:
+            headcount = np.bincount(lm.employer[lm.employer >= 0], minlength=lm.employers.size)
+            lm.employers.set_size_classes(headcount)
+        _send_rsz(w, q.quarter, tables.rsz_lines(q), plan)
+        w.send("rsvz__selfemployed", q.quarter, tables.rsvz_selfemployed(q))
+        for k, month in enumerate(months_of_quarter(q.quarter)):
+            _send_rva(w, month, tables.rva_benefits(q, k, w.seed), plan)
+            frame, premerger = tables.vdab_jobseekers(q, k, w.rates.premerger_refnis)
+            w.log.defects["premerger_refnis"] += premerger
+            w.send("vdab__jobseekers", month, frame)
+            frame, premerger = tables.podmi_social_integration(q, k, w.seed,
+                                                               w.rates.premerger_refnis)
+            w.log.defects["premerger_refnis"] += premerger
+            if month == plan.podmi_keur_month:
+                w.log.defects["podmi_month_in_keur"] += 1
+                w.send("podmi__social_integration", month, frame, units={"amount": "keur"},
+                       note="amounts in thousands of euros")
+            else:
+                w.send("podmi__social_integration", month, frame)
+
+
+def _send_rsz(w: Writer, quarter: str, full: Frame, plan: Plan) -> None:
+    rng = stream(w.seed, "rsz-revision", quarter)
+    n = len(full["insz"])
+    kept = np.flatnonzero(rng.random(n) < RSZ_FIRST_REVISION_SHARE)
+    first = take(full, kept)
+    wage = first["gross_wage"].copy()
+    wrong = rng.random(len(kept)) < RSZ_WAGES_CORRECTED
+    wage[wrong] = np.round(wage[wrong] * rng.uniform(0.8, 1.2, int(wrong.sum())))
+    first["gross_wage"] = wage
+    units = {"gross_wage": "eur"} if quarter == plan.rsz_eur_quarter else None
+    if units:
+        w.log.defects["rsz_quarter_in_eur"] += 2
+    r1 = sent_at(w.seed, "rsz", quarter, "quarter")
+    w.send("rsz__dmfa_employment_lines", quarter, first, when=r1, units=units)
+    later = timedelta(days=int(rng.integers(*RSZ_REVISION_LAG)))
+    w.send("rsz__dmfa_employment_lines", quarter, full, revision=2, when=r1 + later,
+           units=units, note="revision: complete quarter, corrected wages")
+
+
+def _send_rva(w: Writer, month: str, frame: Frame, plan: Plan) -> None:
+    key = "rva__unemployment_benefits"
+    if month == plan.rva_cents_month:
+        w.log.defects["rva_month_in_cents_undeclared"] += 1
+        w.send(key, month, frame, units={"amount": "cent"}, declared={})
+    elif month == plan.truncated_rva_month:
+        w.log.defects["truncated_files"] += 1
+        first = sent_at(w.seed, "rva", month, "month")
+        w.send(key, month, frame, when=first, truncate_at=0.6)
+        resend = timedelta(days=int(stream(w.seed, "resend", month).integers(*RESEND_LAG)))
+        w.send(key, month, frame, revision=2, when=first + resend,
+               note="complete re-send of a truncated file")
+    else:
+        w.send(key, month, frame)
