@@ -37,6 +37,7 @@ test: $(STAMP) lint
 demo: $(STAMP)
 	$(BIN)/sdwh synth --persons $(DEMO_PERSONS) --from 2023Q1 --to 2025Q4 --seed $(DEMO_SEED)
 	$(BIN)/sdwh ingest
+	$(BIN)/sdwh build
 	$(BIN)/sdwh deliveries
 	@echo "Results are under $(SDWH_HOME): landing/ (deliveries), raw/ (pseudonymised Parquet), quarantine/, register.sqlite"
 

@@ -31,10 +31,12 @@ def _register_commands() -> None:
     from sdwh.deliveries.commands import deliveries
     from sdwh.landing.commands import ingest
     from sdwh.synth.commands import synth
+    from sdwh.warehouse.commands import build
 
     app.command("synth")(synth)
     app.command("ingest")(ingest)
     app.command("deliveries")(deliveries)
+    app.command("build")(build)
     app.add_typer(disclosure_app, name="disclosure")
 
 

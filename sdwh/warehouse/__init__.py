@@ -1,0 +1,1 @@
+"""The warehouse stage: run the dbt project (raw → integrated → thematic → publication)."""

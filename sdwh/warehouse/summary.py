@@ -1,0 +1,82 @@
+"""What a build did: rows per layer, tests passed and failed, time per layer, key indicators."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import duckdb
+
+from sdwh.warehouse.project import LAYERS, WarehousePaths
+from sdwh.warehouse.runner import BuildResult
+
+TEST_TYPES = ("test", "unit_test")
+
+
+def _connect(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
+    """Open the database as dbt-duckdb does (read-write, default config): in the same process
+    DuckDB then shares dbt's instance instead of refusing a second configuration."""
+    return duckdb.connect(str(paths.database))
+
+
+def rows_per_model(paths: WarehousePaths) -> dict[str, dict[str, int]]:
+    """Row counts of every table (and raw staging view), by layer (same process as dbt)."""
+    con = _connect(paths)
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            f"where table_schema in ({', '.join(repr(s) for s in LAYERS)}) "
+            "and (table_type = 'BASE TABLE' or table_schema = 'raw') "
+            "order by table_schema, table_name").fetchall()
+        counts: dict[str, dict[str, int]] = defaultdict(dict)
+        for schema, name in tables:  # derived views (spells, panel) are not counted twice
+            counts[schema][name] = con.execute(
+                f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+        return dict(counts)
+    finally:
+        con.close()
+
+
+def indicators(paths: WarehousePaths) -> dict[str, Any]:
+    """Headline figures of the latest quarter (employment rate 20-64, NWWZ, shares)."""
+    con = _connect(paths)
+    try:
+        row = con.execute("""
+            select quarter,
+                   round(100.0 * avg(case when is_working then 1 else 0 end), 1),
+                   count(*)
+            from integrated.int_person_quarter
+            where age between 20 and 64
+              and quarter = (select max(quarter) from integrated.int_person_quarter)
+            group by quarter""").fetchone()
+        if row is None:
+            return {}
+        nwwz = con.execute("select count(*) from integrated.int_person_quarter "
+                           "where quarter = ? and is_nwwz", [row[0]]).fetchone()[0]
+        return {"quarter": row[0], "employment_rate_20_64_pct": float(row[1]),
+                "population_20_64": row[2], "nwwz": nwwz}
+    finally:
+        con.close()
+
+
+def summarise(build: BuildResult, paths: WarehousePaths) -> dict[str, Any]:
+    seconds: dict[str, float] = defaultdict(float)
+    tests = {"passed": 0, "failed": 0, "warned": 0, "errored": 0}
+    for n in build.nodes:
+        seconds[n.layer] += n.seconds
+        if n.resource_type in TEST_TYPES:
+            key = {"pass": "passed", "fail": "failed", "warn": "warned"}.get(n.status, "errored")
+            tests[key] += 1
+    counts = rows_per_model(paths) if paths.database.is_file() else {}
+    return {
+        "database": str(paths.database),
+        "seconds": round(build.seconds, 1),
+        "seconds_per_layer": {k: round(v, 1) for k, v in sorted(seconds.items())},
+        "rows_per_layer": {layer: sum(m.values()) for layer, m in counts.items()},
+        "rows_per_model": counts,
+        "tests": tests,
+        "nodes": len(build.nodes),
+        "failures": [{"node": f.unique_id, "status": f.status, "message": f.message}
+                     for f in build.failures()],
+        "indicators": indicators(paths) if counts.get("integrated") else {},
+    }
