@@ -40,6 +40,22 @@ def _register_commands() -> None:
     app.add_typer(disclosure_app, name="disclosure")
 
 
+def _write_crash_report() -> str:
+    """Keep the traceback for developers without showing it to the user."""
+    import traceback
+    from pathlib import Path
+
+    from sdwh.config import get_settings
+
+    try:
+        path = get_settings().root / "logs" / "last-error.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(traceback.format_exc())
+        return str(path)
+    except OSError:
+        return "(could not be written)"
+
+
 def main() -> None:
     """Entry point of the console script."""
     _register_commands()
@@ -58,5 +74,8 @@ def main() -> None:
         if isinstance(err, click.exceptions.ClickException):
             fail(err.format_message(), "Run the command with --help to see its options.", as_json)
             sys.exit(2)
-        raise
+        report = _write_crash_report()
+        fail(f"Internal error ({type(err).__name__}: {str(err).splitlines()[0][:200]}).",
+             f"This is a bug, not your input; the full traceback is in {report}.", as_json)
+        sys.exit(3)
     sys.exit(code if isinstance(code, int) else 0)

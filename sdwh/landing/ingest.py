@@ -25,12 +25,12 @@ from sdwh.config import Settings
 from sdwh.deliveries import register
 from sdwh.errors import DeliveryRejected
 from sdwh.faults import failpoint
-from sdwh.landing.codelists import load_codelists
+from sdwh.landing.codelists import CodeLists, load_codelists
 from sdwh.landing.contracts import Contract, find_contract
 from sdwh.landing.manifest import MANIFEST_NAME, Manifest, delivery_id, read_manifest
 from sdwh.landing.periods import is_period, period_end
 from sdwh.landing.readers import check_file, read_delivered_file
-from sdwh.landing.rules import insz_kind, nace_version, q, typed_value
+from sdwh.landing.rules import harmonised_refnis, insz_kind, nace_version, q, typed_value
 from sdwh.landing.store import atomic_dir, atomic_write_bytes
 from sdwh.landing.validate import build_checked, count_failures, reject_systematic_faults
 from sdwh.ttp.keys import key_id, ttp_key
@@ -118,7 +118,8 @@ def _read_all(folder: Path, manifest: Manifest, contract: Contract) -> tuple[pa.
     return pa.concat_tables(tables), bad
 
 
-def _accepted_select(contract: Contract, manifest: Manifest, did: str, key: bytes) -> str:
+def _accepted_select(contract: Contract, manifest: Manifest, did: str, key: bytes,
+                     lists: CodeLists) -> str:
     """The harmonised, pseudonymised projection of valid rows (no national number in it)."""
     period = manifest.reference_period
     cols: list[str] = []
@@ -128,8 +129,7 @@ def _accepted_select(contract: Contract, manifest: Manifest, did: str, key: byte
             cols += [f"{hmac_sql(v, key)} AS {q(c.pseudonym)}",
                      f"{insz_kind(v)} AS {q(c.pseudonym + '_kind')}"]
         elif c.type == "refnis":
-            harmonised = (f"coalesce((SELECT m.refnis_2025 FROM refnis_merger m WHERE "
-                          f"m.refnis_2024 = {v}), {v})" if int(period[:4]) >= 2025 else v)
+            harmonised = harmonised_refnis(v, int(period[:4]), lists)
             cols += [f"{harmonised} AS {v}", f"{v} AS {q(c.name + '_reported')}"]
         elif c.type == "nace":
             cols += [f"{v} AS {v}", f"'{nace_version(period)}' AS {q(c.name + '_version')}"]
@@ -193,7 +193,8 @@ def _record_rejection(con, folder: Path, manifest: Manifest | None, did: str,
                    hint=err.hint)
 
 
-def ingest_delivery(folder: Path, settings: Settings, reg, key: bytes) -> Outcome:
+def ingest_delivery(folder: Path, settings: Settings, reg, key: bytes,
+                    con: duckdb.DuckDBPyConnection) -> Outcome:
     """Ingest one delivery folder; structural faults are recorded as a rejection."""
     manifest = contract = None
     did = ""
@@ -204,13 +205,14 @@ def ingest_delivery(folder: Path, settings: Settings, reg, key: bytes) -> Outcom
         if known:
             return Outcome(folder.name, did, "skipped", message=f"already {known['status']}")
         contract = _contract_for(folder, manifest)
-        return _ingest_checked(folder, manifest, contract, did, settings, reg, key)
+        return _ingest_checked(folder, manifest, contract, did, settings, reg, key, con)
     except DeliveryRejected as err:
         return _record_rejection(reg, folder, manifest, did, err, contract)
 
 
 def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: str,
-                    settings: Settings, reg, key: bytes) -> Outcome:
+                    settings: Settings, reg, key: bytes,
+                    con: duckdb.DuckDBPyConnection) -> Outcome:
     current = register.current_for_period(reg, manifest.supplier, manifest.dataset,
                                           manifest.reference_period)
     if current and current["revision"] == manifest.revision:
@@ -220,15 +222,14 @@ def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: s
                                "A correction must carry a higher revision number.")
     table, bad = _read_all(folder, manifest, contract)
     rows_in = table.num_rows + len(bad)
-    con = _connect(settings)
     try:
-        load_codelists(con, settings.seeds_dir, contract)
         con.register("src", table)
         con.register("bad_lines", pa.table({"file": [f for f, _ in bad],
                                             "line": [line for _, line in bad]},
                                            schema=pa.schema([("file", pa.string()),
                                                              ("line", pa.string())])))
-        build_checked(con, contract, manifest.reference_period, manifest.units)
+        lists = load_codelists(settings.seeds_dir)
+        build_checked(con, contract, manifest.reference_period, manifest.units, lists)
         counts = count_failures(con)
         reject_systematic_faults(str(folder / manifest.files[0].name), counts, rows_in,
                                  settings.systematic_fault_share)
@@ -239,13 +240,15 @@ def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: s
         raw_dir = settings.raw_dir / where / did
         quarantine_file = settings.quarantine_dir / where / f"{did}.parquet"
         with atomic_dir(raw_dir) as tmp:
-            _copy(con, _accepted_select(contract, manifest, did, key), tmp / "data.parquet")
+            _copy(con, _accepted_select(contract, manifest, did, key, lists), tmp / "data.parquet")
         failpoint("after_raw_write")
         with atomic_dir(quarantine_file.with_suffix("")) as tmp:
             _copy(con, _quarantine_select(contract), tmp / "rows.parquet")
         failpoint("after_quarantine_write")
     finally:
-        con.close()
+        con.execute("DROP TABLE IF EXISTS checked")
+        con.unregister("src")
+        con.unregister("bad_lines")
     written = pq.read_metadata(raw_dir / "data.parquet").num_rows
     if written != accepted:  # the accounting is asserted, not assumed
         shutil.rmtree(raw_dir)
@@ -314,11 +317,15 @@ def ingest_all(settings: Settings, folders: list[Path] | None = None,
     settings.quarantine_dir.mkdir(parents=True, exist_ok=True)
     settings.quarantine_dir.chmod(0o700)  # holds national numbers: TTP staff only
     summary = IngestSummary()
-    with register.open_register(settings.register_path) as reg:
-        for folder in folders:
-            if progress:
-                progress(folder.name)
-            summary.outcomes.append(ingest_delivery(folder, settings, reg, key))
-        export_register(settings, reg)
+    con = _connect(settings)
+    try:
+        with register.open_register(settings.register_path) as reg:
+            for folder in folders:
+                if progress:
+                    progress(folder.name)
+                summary.outcomes.append(ingest_delivery(folder, settings, reg, key, con))
+            export_register(settings, reg)
+    finally:
+        con.close()
     summary.seconds = time.perf_counter() - started
     return summary

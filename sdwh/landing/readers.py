@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -61,7 +62,7 @@ def _check_columns(path: Path, found: list[str], contract: Contract) -> None:
 
 def _numbered(table: pa.Table, columns: list[str]) -> pa.Table:
     table = table.select(columns)
-    rows = pa.array(range(1, table.num_rows + 1), pa.int64())
+    rows = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
     return table.add_column(0, "_row", rows)
 
 

@@ -8,6 +8,7 @@ VARCHAR value of the column (``"col"``) and may use the code-list tables loaded 
 
 from __future__ import annotations
 
+from sdwh.landing.codelists import CodeLists
 from sdwh.landing.contracts import EUROS_PER_UNIT, Column, Contract
 
 #: Every reason code a record can be quarantined with, and what it means.
@@ -85,21 +86,30 @@ def rsz_employer_rule(v: str) -> str:
     )
 
 
-def refnis_rule(v: str, period_year: int) -> str:
+def in_list(v: str, codes) -> str:
+    return f"{v} IN ({', '.join(lit(c) for c in codes)})"
+
+
+def refnis_rule(v: str, period_year: int, lists: CodeLists) -> str:
     """Codes must exist in the vintage of the period; pre-merger codes in 2025+ periods are
     accepted (they are harmonised), post-merger codes before 2025 are not."""
     if period_year >= 2025:
-        return (
-            f"CASE WHEN {v} IN (SELECT refnis FROM refnis_2025) THEN NULL "
-            f"WHEN {v} IN (SELECT refnis_2024 FROM refnis_merger) THEN NULL "
-            f"WHEN {v} IN (SELECT refnis FROM refnis_2019) THEN NULL "
-            f"ELSE 'refnis_unknown' END"
-        )
+        known = sorted({*lists.refnis_2025, *lists.refnis_merger, *lists.refnis_2019})
+        return f"CASE WHEN {in_list(v, known)} THEN NULL ELSE 'refnis_unknown' END"
     return (
-        f"CASE WHEN {v} IN (SELECT refnis FROM refnis_2019) THEN NULL "
-        f"WHEN {v} IN (SELECT refnis FROM refnis_2025) THEN 'refnis_not_valid_for_period' "
+        f"CASE WHEN {in_list(v, lists.refnis_2019)} THEN NULL "
+        f"WHEN {in_list(v, lists.refnis_2025)} THEN 'refnis_not_valid_for_period' "
         f"ELSE 'refnis_unknown' END"
     )
+
+
+def harmonised_refnis(v: str, period_year: int, lists: CodeLists) -> str:
+    """From 2025 on, map pre-merger codes to their 2025 municipality."""
+    if period_year < 2025:
+        return v
+    cases = " ".join(f"WHEN {lit(old)} THEN {lit(new)}"
+                     for old, new in sorted(lists.refnis_merger.items()) if old != new)
+    return f"CASE {v} {cases} ELSE {v} END"
 
 
 def nace_version(period: str) -> str:
@@ -129,7 +139,7 @@ def typed_value(col: Column, unit: str | None = None) -> str:
             return v
 
 
-def column_rule(col: Column, period: str, unit: str | None) -> str:
+def column_rule(col: Column, period: str, unit: str | None, lists: CodeLists) -> str:
     """One CASE expression giving the first broken rule of ``col``'s value, or NULL."""
     v = q(col.name)
     empty = f"({v} IS NULL OR trim({v}) = '')"
@@ -142,13 +152,13 @@ def column_rule(col: Column, period: str, unit: str | None) -> str:
         case "rsz_employer":
             check = rsz_employer_rule(v)
         case "refnis":
-            check = refnis_rule(v, int(period[:4]))
+            check = refnis_rule(v, int(period[:4]), lists)
         case "nace":
-            check = (f"CASE WHEN {v} NOT IN (SELECT code FROM nace_{nace_version(period)}) "
-                     f"THEN 'nace_unknown' END")
+            nace = lists.nace[nace_version(period)]
+            check = f"CASE WHEN NOT {in_list(v, nace)} THEN 'nace_unknown' END"
         case "code":
-            check = (f"CASE WHEN {v} NOT IN (SELECT {q(col.column)} FROM "
-                     f"codelist_{col.codelist}) THEN 'code_unknown' END")
+            codes = lists.codes(col.codelist, col.column)
+            check = f"CASE WHEN NOT {in_list(v, codes)} THEN 'code_unknown' END"
         case "integer" | "decimal" | "date":
             bad_type = f"CASE WHEN {typed} IS NULL THEN 'type_{col.type}' END"
             cast = "::DATE" if col.type == "date" else ""

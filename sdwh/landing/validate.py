@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 from sdwh.errors import DeliveryRejected
+from sdwh.landing.codelists import CodeLists
 from sdwh.landing.contracts import Contract
 from sdwh.landing.rules import REASONS, column_rule, duplicate_rules, lit, q
 
@@ -27,10 +28,10 @@ class RuleCount:
 
 
 def build_checked(con: duckdb.DuckDBPyConnection, contract: Contract, period: str,
-                  units: dict[str, str]) -> None:
+                  units: dict[str, str], lists: CodeLists) -> None:
     """Create temp table ``checked`` from the registered Arrow table ``src``."""
     rules = [
-        (c.name, column_rule(c, period, units.get(c.name))) for c in contract.columns
+        (c.name, column_rule(c, period, units.get(c.name), lists)) for c in contract.columns
     ]
     repeat, clash = duplicate_rules(contract)
     rules += [("(line)", repeat), (", ".join(contract.unique), clash)]
