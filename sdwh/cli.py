@@ -43,7 +43,6 @@ def _register_commands() -> None:
 def _write_crash_report() -> str:
     """Keep the traceback for developers without showing it to the user."""
     import traceback
-    from pathlib import Path
 
     from sdwh.config import get_settings
 

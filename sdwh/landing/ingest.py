@@ -271,7 +271,8 @@ def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: s
 
 def landing_folders(landing: Path) -> list[Path]:
     """Delivery folders in the order they were sent (revisions after what they replace)."""
-    folders = [p.parent for p in landing.glob(f"*/{MANIFEST_NAME}")]
+    folders = [p.parent for p in landing.glob(f"*/{MANIFEST_NAME}")
+               if not p.parent.name.startswith(".")]  # a writer's unfinished folder
     folders += [p for p in landing.iterdir() if p.is_dir() and not (p / MANIFEST_NAME).exists()
                 and not p.name.startswith(".")] if landing.is_dir() else []
 

@@ -27,7 +27,7 @@ from sdwh.synth.calibration import (
 )
 from sdwh.synth.dates import day_number
 from sdwh.synth.employers import EMPLOYER_KBO_RANGE
-from sdwh.synth.frames import Frame, cat
+from sdwh.synth.frames import Cat, Frame, cat
 from sdwh.synth.labour_market import Quarter
 from sdwh.synth.numbers import kbo_numbers
 from sdwh.synth.population import GRADUATION_AGE, Population
@@ -120,7 +120,8 @@ def rsz_lines(q: Quarter) -> Frame:
         "local_unit_refnis": (seeds.geography().refnis_2025 if new_nace
                               else seeds.geography().refnis_2024)[emp.municipality[employer]],
         "local_unit_size_class": emp.size_class[employer],
-        "nace_division": (emp.nace_2025 if new_nace else emp.nace_2008)[employer],
+        "nace_division": Cat((emp.nace_2025 if new_nace else emp.nace_2008)[employer],
+                             tuple(seeds.nace_divisions()[1 if new_nace else 0])),
         "worker_class": lm.worker_class[person],
         "days": days,
         "parttime_pct": pct,
