@@ -1,9 +1,10 @@
 {#- Period arithmetic on the supplier period labels: quarters 'YYYYQn', months 'YYYY-MM'.
     Written with dbt's cross-database macros and ANSI functions only. -#}
 
+{#- floor(): a cast of 11 / 3 to integer rounds (to 4) on some engines. -#}
 {% macro month_to_quarter(month) -%}
     concat(substr({{ month }}, 1, 4), 'Q',
-           cast(cast((cast(substr({{ month }}, 6, 2) as {{ dbt.type_int() }}) + 2) / 3 as {{ dbt.type_int() }}) as {{ dbt.type_string() }}))
+           cast(cast(floor((cast(substr({{ month }}, 6, 2) as {{ dbt.type_int() }}) + 2) / 3.0) as {{ dbt.type_int() }}) as {{ dbt.type_string() }}))
 {%- endmacro %}
 
 {% macro is_last_month_of_quarter(month) -%}
@@ -18,5 +19,5 @@
 
 {% macro quarter_of_date(date_expr) -%}
     concat(cast(extract(year from {{ date_expr }}) as {{ dbt.type_string() }}), 'Q',
-           cast(cast((extract(month from {{ date_expr }}) + 2) / 3 as {{ dbt.type_int() }}) as {{ dbt.type_string() }}))
+           cast(cast(floor((extract(month from {{ date_expr }}) + 2) / 3.0) as {{ dbt.type_int() }}) as {{ dbt.type_string() }}))
 {%- endmacro %}

@@ -25,7 +25,7 @@ renamed as (
         cast(nace_division_version as {{ dbt.type_string() }}) as nace_version,
         cast(worker_class as {{ dbt.type_string() }}) as worker_class_code,
         cast(days as {{ dbt.type_bigint() }}) as days_worked,
-        cast(parttime_pct as {{ dbt.type_float() }}) as parttime_pct,
+        cast(parttime_pct as double) as parttime_pct,
         cast(gross_wage_eur as decimal(14, 2)) as gross_wage_eur,
         ---------- lineage
         cast(delivery_id as {{ dbt.type_string() }}) as delivery_id

@@ -1,0 +1,100 @@
+{{ config(materialized='incremental', unique_key='quarter', incremental_strategy=incremental_strategy(),
+          on_schema_change='fail') }}
+{%- set geo_levels = [('municipality', 'municipality_refnis'), ('arrondissement', 'arrondissement_refnis'),
+                      ('province', 'province_refnis'), ('region', "'02000'")] -%}
+{%- set sexes = [('sex_code'), ("'T'")] -%}
+-- One row per quarter × sex (M, F, T) × age band (15-64 in five-year bands) × geography
+-- (municipality, arrondissement, province, Flemish Region): employment rate before disclosure
+-- control. Numerator: residents working on the last day of the quarter; denominator: all
+-- residents. Each person counts once per quarter, so the person counts are distinct
+-- contributors. Gross wages of the working residents, with the largest and the two largest
+-- contributions, feed the dominance rules. Incremental by quarter.
+with panel as (
+
+    select quarter, sex_code, age_band, municipality_refnis, arrondissement_refnis, province_refnis,
+           is_working, case when is_working then coalesce(gross_wage_eur, 0) end as gross_wage_eur
+    from {{ ref('int_person_quarter') }}
+    where age between 15 and 64 and {{ in_refresh_window('quarter') }}
+
+),
+
+-- The finest cells, in one aggregate pass with the top-n contributions (perf report §6).
+municipal_cells as (
+
+    select
+        quarter, sex_code, age_band, municipality_refnis, arrondissement_refnis, province_refnis,
+        count(*) as n_population,
+        sum(case when is_working then 1 else 0 end) as n_working,
+        sum(gross_wage_eur) as gross_wage_eur,
+        max(gross_wage_eur) as gross_wage_top1_eur,
+        {{ top_n_sum('gross_wage_eur', 2) }} as gross_wage_top2_eur
+    from panel
+    group by quarter, sex_code, age_band, municipality_refnis, arrondissement_refnis, province_refnis
+
+),
+
+-- A cell's two largest contributions as rows, so coarser cells can take their top two again.
+contributions as (
+
+    select quarter, sex_code, age_band, municipality_refnis, arrondissement_refnis, province_refnis,
+           gross_wage_top1_eur as wage
+    from municipal_cells
+    union all
+    select quarter, sex_code, age_band, municipality_refnis, arrondissement_refnis, province_refnis,
+           gross_wage_top2_eur - gross_wage_top1_eur as wage
+    from municipal_cells
+    where gross_wage_top2_eur > gross_wage_top1_eur
+
+),
+
+cells as (
+{%- for level, geo in geo_levels %}{% set outer = loop %}{% for sex in sexes %}
+
+    select
+        t.quarter, t.sex_key as sex_code, t.age_band, '{{ level }}' as geo_level, t.geo_key as geo_refnis,
+        t.n_population, t.n_working, t.gross_wage_eur, c.gross_wage_top1_eur, c.gross_wage_top2_eur
+    from (
+        select quarter, {{ sex }} as sex_key, age_band, {{ geo }} as geo_key,
+               sum(n_population) as n_population, sum(n_working) as n_working,
+               sum(gross_wage_eur) as gross_wage_eur
+        from municipal_cells
+        group by quarter, {{ sex }}, age_band, {{ geo }}
+    ) as t
+    left join (
+        select quarter, {{ sex }} as sex_key, age_band, {{ geo }} as geo_key,
+               max(wage) as gross_wage_top1_eur, {{ top_n_sum('wage', 2) }} as gross_wage_top2_eur
+        from contributions
+        group by quarter, {{ sex }}, age_band, {{ geo }}
+    ) as c
+        on t.quarter = c.quarter and t.sex_key = c.sex_key and t.age_band = c.age_band
+        and t.geo_key = c.geo_key
+    {%- if not (outer.last and loop.last) %}
+    union all
+    {%- endif %}
+{%- endfor %}{% endfor %}
+
+),
+
+final as (
+
+    select
+        cast(quarter as {{ dbt.type_string() }}) as quarter,
+        cast(sex_code as {{ dbt.type_string() }}) as sex_code,
+        cast(age_band as {{ dbt.type_string() }}) as age_band,
+        cast(geo_level as {{ dbt.type_string() }}) as geo_level,
+        cast(geo_refnis as {{ dbt.type_string() }}) as geo_refnis,
+        cast(n_working as {{ dbt.type_bigint() }}) as numerator,
+        cast(n_population as {{ dbt.type_bigint() }}) as denominator,
+        cast(n_working as {{ dbt.type_bigint() }}) as n_persons_numerator,
+        cast(n_population as {{ dbt.type_bigint() }}) as n_persons_denominator,
+        cast(case when n_population > 0 then 100.0 * n_working / n_population end as double)
+            as employment_rate_pct,
+        cast(coalesce(gross_wage_eur, 0) as double) as gross_wage_eur,
+        cast(coalesce(gross_wage_top1_eur, 0) as double) as gross_wage_top1_eur,
+        cast(coalesce(gross_wage_top2_eur, 0) as double) as gross_wage_top2_eur
+    from cells
+    where geo_refnis is not null
+
+)
+
+select * from final

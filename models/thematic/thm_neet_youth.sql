@@ -1,0 +1,57 @@
+-- One row per resident aged 18-24 × quarter: working, in training (VDAB placement status 2),
+-- in education, and NEET (none of the three). "In education" is inferred: a qualification
+-- is awarded within the year after the reference date (no enrolment register is delivered),
+-- so the latest four quarters are provisional until the next AHOVOKS year arrives.
+with youth as (
+
+    select person_id, quarter, quarter_end_date, age, sex_code, province_refnis, is_working,
+           placement_status_code
+    from {{ ref('int_person_quarter') }}
+    where age between 18 and 24
+
+),
+
+awards as (
+
+    select person_id, award_date from {{ ref('stg_ahovoks__qualifications') }}
+
+),
+
+last_award_year as (
+
+    select max(award_year) as award_year from {{ ref('stg_ahovoks__qualifications') }}
+
+),
+
+in_education as (
+
+    select distinct y.person_id, y.quarter
+    from youth as y
+    inner join awards as a
+        on y.person_id = a.person_id
+        and a.award_date > y.quarter_end_date
+        and a.award_date <= {{ dbt.dateadd('year', 1, 'y.quarter_end_date') }}
+
+),
+
+final as (
+
+    select
+        cast(y.person_id as {{ dbt.type_string() }}) as person_id,
+        cast(y.quarter as {{ dbt.type_string() }}) as quarter,
+        cast(y.age as {{ dbt.type_int() }}) as age,
+        cast(y.sex_code as {{ dbt.type_string() }}) as sex_code,
+        cast(y.province_refnis as {{ dbt.type_string() }}) as province_refnis,
+        y.is_working,
+        coalesce(y.placement_status_code = '2', false) as is_in_training,
+        e.person_id is not null as is_in_education,
+        not y.is_working and not coalesce(y.placement_status_code = '2', false)
+            and e.person_id is null as is_neet,
+        extract(year from {{ dbt.dateadd('year', 1, 'y.quarter_end_date') }}) > l.award_year as is_provisional
+    from youth as y
+    cross join last_award_year as l
+    left join in_education as e on y.person_id = e.person_id and y.quarter = e.quarter
+
+)
+
+select * from final

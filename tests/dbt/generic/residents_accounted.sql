@@ -1,0 +1,17 @@
+{#- Reconciliation: the person × quarter table has exactly one row per register resident of
+    each quarter (rows in = rows out between int_persons and int_person_quarter). -#}
+{% test residents_accounted(model, persons, quarters) %}
+with expected as (
+    select q.quarter, count(*) as n_expected
+    from {{ persons }} as p
+    inner join {{ quarters }} as q on p.register_year = q.register_year
+    group by q.quarter
+),
+actual as (
+    select quarter, count(*) as n_actual from {{ model }} group by quarter
+)
+select e.quarter, e.n_expected, a.n_actual
+from expected as e
+left join actual as a on e.quarter = a.quarter
+where a.n_actual is null or a.n_actual <> e.n_expected
+{% endtest %}
