@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -26,6 +27,7 @@ def fail(message: str, hint: str = "", as_json: bool = False) -> None:
     if as_json:
         sys.stdout.write(json.dumps({"error": message, "hint": hint}) + "\n")
     else:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                          soft_wrap=True)
         if hint:
-            err_console.print(f"[dim]hint:[/] {hint}", highlight=False)
+            err_console.print(f"[dim]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sdwh.config import get_settings
-from sdwh.console import console, emit
+from sdwh.console import console, emit, fail
 from sdwh.errors import SdwhError
 from sdwh.landing.ingest import ingest_all, landing_folders
 
@@ -69,5 +69,5 @@ def ingest(
     if folders and summary.count("rejected"):
         first = next(o for o in summary.outcomes if o.status == "rejected")
         if not as_json:
-            console.print(f"[red]rejected:[/] {first.message}\n[dim]hint:[/] {first.hint}")
+            fail(first.message, first.hint)
         raise typer.Exit(1)
