@@ -328,7 +328,10 @@ def _dis_scores(vals: np.ndarray, codes: np.ndarray, score: np.ndarray, m: int,
     if not pos.any():
         return out
     adj = float((1.0 / score[pos] ** q).sum())
-    out[pos] = 1.0 / (1.0 + (n_unique / float(dis) - n_unique) / (score[pos] ** q * adj))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # no record alone in a hash bucket (large n): C gives 0/0 = NaN, and so do we
+        excess = np.float64(n_unique) / np.float64(dis) - n_unique
+        out[pos] = 1.0 / (1.0 + excess / (score[pos] ** q * adj))
     return out
 
 

@@ -365,7 +365,13 @@ def protect(problem: CellProblem, method: Method = "auto", time_budget: float = 
             pattern = None
     if pattern is None:
         used, proven = "fast", False
-        pattern = protect_fast(problem)
+        try:
+            pattern = protect_fast(problem, deadline=t0 + time_budget)
+        except TimeoutError:
+            # suppressing every cell publishes nothing: safe, and the audit still proves it
+            used, pattern = "suppress_all", np.ones(len(problem.values), dtype=bool)
+            notes.append(f"fast method exceeded the {time_budget:g} s budget; "
+                         "fell back to suppressing every cell")
         check = audit(problem, pattern)
     return Protection(suppressed=pattern, method_used=used, optimal=proven,
                       seconds=time.perf_counter() - t0, audit=check, notes=notes)

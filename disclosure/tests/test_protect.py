@@ -32,13 +32,13 @@ def test_suppressed_count_cannot_be_recovered_from_margins():
     assert (prim["hi"] >= 10).all()  # the intruder cannot prove the count is below 10
 
 
-def test_auto_falls_back_to_fast_when_milp_budget_is_tiny():
+def test_tiny_budget_falls_back_to_an_audited_safe_pattern():
     rng = np.random.default_rng(1)
     df = pd.DataFrame({"a": rng.choice(list("abcdefgh"), 300), "b": rng.choice(list("xyzw"), 300),
                        "c": rng.choice(list("mf"), 300)})
     _, res, _ = protect_table(df, TableSpec.flat(["a", "b", "c"]), method="auto",
                               time_budget=0.001)
-    assert res.method_used == "fast" and res.audit.ok and res.notes
+    assert res.method_used in ("fast", "suppress_all") and res.audit.ok and res.notes
 
 
 def test_optimal_is_never_costlier_than_fast():
