@@ -29,22 +29,37 @@ class RuleCount:
 
 def build_checked(con: duckdb.DuckDBPyConnection, contract: Contract, period: str,
                   units: dict[str, str], lists: CodeLists) -> None:
-    """Create temp table ``checked`` from the registered Arrow table ``src``."""
-    rules = [
-        (c.name, column_rule(c, period, units.get(c.name), lists)) for c in contract.columns
-    ]
-    repeat, clash = duplicate_rules(contract)
-    rules += [("(line)", repeat), (", ".join(contract.unique), clash)]
-    inner = ", ".join(f"{expr} AS {q(f'_r{i}')}" for i, (_, expr) in enumerate(rules))
+    """Create temp table ``checked`` from the registered Arrow table ``src``.
+
+    Duplicate checks need windows over whole rows, which cost more than all other rules
+    together; they run only on rows whose row or key hash occurs twice (hash equality is a
+    cheap pre-filter, the windows then compare the real values).
+    """
+    rules = [(c.name, column_rule(c, period, units.get(c.name), lists))
+             for c in contract.columns]
+    rules += [("(line)", "_dup_row"), (", ".join(contract.unique), "_dup_key")]
+    named = ", ".join(f"{expr} AS {q(f'_r{i}')}" for i, (_, expr) in enumerate(rules))
     failures = ", ".join(
         f"{{'field': {lit(field)}, 'rule': {q(f'_r{i}')}}}" for i, (field, _) in enumerate(rules)
     )
+    every = ", ".join(q(c) for c in contract.column_names)
+    key = ", ".join(q(c) for c in contract.unique)
+    repeat, clash = duplicate_rules(contract)
     cols = ", ".join(q(c) for c in ["_file", "_row", *contract.column_names])
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE checked AS SELECT {cols}, "
-        f"list_filter([{failures}], lambda x: x.rule IS NOT NULL) AS _failures "
-        f"FROM (SELECT *, {inner} FROM src)"
-    )
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE checked AS
+        WITH hashed AS (SELECT *, hash({every}) AS _h, hash({key}) AS _hk FROM src),
+        candidates AS (
+            SELECT * FROM hashed
+            WHERE _h IN (SELECT _h FROM hashed GROUP BY _h HAVING count(*) > 1)
+               OR _hk IN (SELECT _hk FROM hashed GROUP BY _hk HAVING count(*) > 1)),
+        dups AS (SELECT _file, _row, {repeat} AS _dup_row, {clash} AS _dup_key
+                 FROM candidates),
+        ruled AS (SELECT h.*, d._dup_row, d._dup_key
+                  FROM hashed h LEFT JOIN dups d USING (_file, _row))
+        SELECT {cols}, list_filter([{failures}], lambda x: x.rule IS NOT NULL) AS _failures
+        FROM (SELECT *, {named} FROM ruled)
+        ORDER BY _file, _row""")
 
 
 def count_failures(con: duckdb.DuckDBPyConnection) -> list[RuleCount]:
