@@ -7,37 +7,67 @@ hint, with exit code 1; no traceback reaches a user.
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from sdwh.console import fail
 from sdwh.errors import SdwhError
 
+#: Command name → (module, attribute, one-line help). Modules are imported only when their
+#: command runs, so ``sdwh ingest`` does not pay for dbt's or SciPy's import time.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "synth": ("sdwh.synth.commands", "synth", "Write synthetic supplier deliveries."),
+    "ingest": ("sdwh.landing.commands", "ingest",
+               "Validate deliveries, quarantine bad rows, pseudonymise, store Parquet."),
+    "deliveries": ("sdwh.deliveries.commands", "deliveries",
+                   "Show the delivery register and supplier timeliness."),
+    "build": ("sdwh.warehouse.commands", "build", "Build the warehouse with dbt."),
+    "disclosure": ("disclosure.cli", "app", "Statistical disclosure control of tables and "
+                   "microdata."),
+}
+
+
+class LazyCommands(TyperGroup):
+    """A command group that imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[name]
+        target = getattr(import_module(module), attribute)
+        if isinstance(target, typer.Typer):
+            group = typer.main.get_group(target)
+            group.name = name
+            return group
+        single = typer.Typer(add_completion=False)
+        single.command(name=name)(target)
+        return typer.main.get_command(single)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, helptext) for name, (_, _, helptext) in COMMANDS.items()])
+
+
 app = typer.Typer(
     name="sdwh",
+    cls=LazyCommands,
+    rich_markup_mode=None,
     help="Statistical data warehouse: synthetic deliveries, landing, TTP, warehouse, release.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object instead of a report.")
 
-
-def _register_commands() -> None:
-    if app.registered_commands:
-        return
-    from disclosure.cli import app as disclosure_app
-    from sdwh.deliveries.commands import deliveries
-    from sdwh.landing.commands import ingest
-    from sdwh.synth.commands import synth
-    from sdwh.warehouse.commands import build
-
-    app.command("synth")(synth)
-    app.command("ingest")(ingest)
-    app.command("deliveries")(deliveries)
-    app.command("build")(build)
-    app.add_typer(disclosure_app, name="disclosure")
+@app.callback()
+def _root() -> None:
+    """Statistical data warehouse: synthetic deliveries, landing, TTP, warehouse, release."""
 
 
 def _write_crash_report() -> str:
@@ -57,7 +87,6 @@ def _write_crash_report() -> str:
 
 def main() -> None:
     """Entry point of the console script."""
-    _register_commands()
     as_json = "--json" in sys.argv
     try:
         code = app(standalone_mode=False)
@@ -68,8 +97,6 @@ def main() -> None:
         fail("Aborted.", as_json=as_json)
         sys.exit(1)
     except Exception as err:  # click usage errors and the like
-        import click
-
         if isinstance(err, click.exceptions.ClickException):
             fail(err.format_message(), "Run the command with --help to see its options.", as_json)
             sys.exit(2)
