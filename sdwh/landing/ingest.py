@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sdwh.config import Settings
@@ -32,7 +34,7 @@ from sdwh.landing.periods import is_period, period_end
 from sdwh.landing.readers import check_file, read_delivered_file
 from sdwh.landing.rules import harmonised_refnis, insz_kind, nace_version, q, typed_value
 from sdwh.landing.store import atomic_dir, atomic_write_bytes
-from sdwh.landing.validate import build_checked, count_failures, reject_systematic_faults
+from sdwh.landing.validate import count_failures, find_failures, reject_systematic_faults
 from sdwh.ttp.keys import key_id, ttp_key
 from sdwh.ttp.pseudonym import hmac_sql
 
@@ -115,7 +117,8 @@ def _read_all(folder: Path, manifest: Manifest, contract: Contract) -> tuple[pa.
         tables.append(result.table.add_column(0, "_file", pa.array(
             [declared.name] * result.table.num_rows, pa.string())))
         bad += [(declared.name, line) for line in result.bad_lines]
-    return pa.concat_tables(tables), bad
+    table = pa.concat_tables(tables)
+    return table.add_column(0, "_seq", pa.array(np.arange(table.num_rows, dtype=np.int64))), bad
 
 
 def _accepted_select(contract: Contract, manifest: Manifest, did: str, key: bytes,
@@ -138,8 +141,7 @@ def _accepted_select(contract: Contract, manifest: Manifest, did: str, key: byte
         else:
             cols.append(f"{typed_value(c)} AS {v}")
     cols += [f"'{did}' AS delivery_id", f"'{period}' AS reference_period"]
-    return (f"SELECT {', '.join(cols)} FROM checked WHERE len(_failures) = 0 "
-            f"ORDER BY _file, _row")
+    return f"SELECT {', '.join(cols)} FROM accepted"
 
 
 def _quarantine_select(contract: Contract) -> str:
@@ -150,7 +152,7 @@ def _quarantine_select(contract: Contract) -> str:
         "SELECT _file AS file, _row AS row_number, _failures[1].field AS field, "
         "_failures[1].rule AS rule, list_transform(_failures, lambda x: x.field || ':' || x.rule) "
         f"AS all_failures, {originals}, NULL::VARCHAR AS raw_line "
-        "FROM checked WHERE len(_failures) > 0 "
+        "FROM failed JOIN src USING (_seq, _file, _row) "
         "UNION ALL SELECT file, NULL, '(line)', 'csv_field_count', ['(line):csv_field_count'], "
         f"{nulls}, line FROM bad_lines ORDER BY file, row_number NULLS LAST, raw_line"
     )
@@ -229,12 +231,13 @@ def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: s
                                            schema=pa.schema([("file", pa.string()),
                                                              ("line", pa.string())])))
         lists = load_codelists(settings.seeds_dir)
-        build_checked(con, contract, manifest.reference_period, manifest.units, lists)
+        find_failures(con, contract, manifest.reference_period, manifest.units, lists)
         counts = count_failures(con)
         reject_systematic_faults(str(folder / manifest.files[0].name), counts, rows_in,
                                  settings.systematic_fault_share)
-        quarantined = con.execute("SELECT count(*) FROM checked WHERE len(_failures) > 0"
-                                  ).fetchone()[0] + len(bad)
+        failed = con.sql("SELECT _seq FROM failed").to_arrow_table().column(0)
+        con.register("accepted", table.filter(pc.invert(pc.is_in(table["_seq"], failed))))
+        quarantined = len(failed) + len(bad)
         accepted = rows_in - quarantined
         where = Path(contract.supplier, contract.dataset, manifest.reference_period)
         raw_dir = settings.raw_dir / where / did
@@ -246,7 +249,8 @@ def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: s
             _copy(con, _quarantine_select(contract), tmp / "rows.parquet")
         failpoint("after_quarantine_write")
     finally:
-        con.execute("DROP TABLE IF EXISTS checked")
+        con.execute("DROP TABLE IF EXISTS failed")
+        con.unregister("accepted")
         con.unregister("src")
         con.unregister("bad_lines")
     written = pq.read_metadata(raw_dir / "data.parquet").num_rows

@@ -180,7 +180,7 @@ def duplicate_rules(contract: Contract) -> tuple[str, str]:
     """Window expressions flagging exact repeats and key clashes within one delivery."""
     every = ", ".join(q(c) for c in contract.column_names)
     key = ", ".join(q(c) for c in contract.unique)
-    repeat = (f"CASE WHEN row_number() OVER (PARTITION BY {every} ORDER BY _row) > 1 "
+    repeat = (f"CASE WHEN row_number() OVER (PARTITION BY {every} ORDER BY _seq) > 1 "
               f"THEN 'duplicate_row' END")
     clash = (f"CASE WHEN count(*) OVER (PARTITION BY {key}) > count(*) OVER (PARTITION BY "
              f"{every}) THEN 'duplicate_key' END")

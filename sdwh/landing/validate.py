@@ -1,9 +1,12 @@
 """Record validation of one delivered table, in DuckDB, one pass over the rows.
 
-Produces the temp table ``checked``: the raw VARCHAR rows plus ``_failures``, the list of
-``{field, rule}`` each row breaks (empty for a valid row). Also detects *systematic* faults:
-one rule broken by most rows means the delivery itself is wrong (an undeclared unit, a
-shifted column), which rejects it whole instead of quarantining nearly everything.
+Produces the temp table ``failed``: the sequence number, file and line of each row that breaks
+a rule, with ``_failures``, the list of ``{field, rule}`` it breaks. Valid rows are not copied:
+the caller filters them out of the Arrow table it registered as ``src``.
+
+Also detects *systematic* faults: one rule broken by most rows means the delivery itself is
+wrong (an undeclared unit, a shifted column), which rejects it whole instead of quarantining
+nearly everything.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ class RuleCount:
     rows: int
 
 
-def build_checked(con: duckdb.DuckDBPyConnection, contract: Contract, period: str,
+def find_failures(con: duckdb.DuckDBPyConnection, contract: Contract, period: str,
                   units: dict[str, str], lists: CodeLists) -> None:
-    """Create temp table ``checked`` from the registered Arrow table ``src``.
+    """Create temp table ``failed`` from the registered Arrow table ``src``.
 
     Duplicate checks need windows over whole rows, which cost more than all other rules
     together; they run only on rows whose row or key hash occurs twice (hash equality is a
@@ -45,26 +48,25 @@ def build_checked(con: duckdb.DuckDBPyConnection, contract: Contract, period: st
     every = ", ".join(q(c) for c in contract.column_names)
     key = ", ".join(q(c) for c in contract.unique)
     repeat, clash = duplicate_rules(contract)
-    cols = ", ".join(q(c) for c in ["_file", "_row", *contract.column_names])
+    any_rule = ", ".join(q(f"_r{i}") for i in range(len(rules)))
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE checked AS
+        CREATE OR REPLACE TEMP TABLE failed AS
         WITH hashed AS (SELECT *, hash({every}) AS _h, hash({key}) AS _hk FROM src),
         candidates AS (
             SELECT * FROM hashed
             WHERE _h IN (SELECT _h FROM hashed GROUP BY _h HAVING count(*) > 1)
                OR _hk IN (SELECT _hk FROM hashed GROUP BY _hk HAVING count(*) > 1)),
-        dups AS (SELECT _file, _row, {repeat} AS _dup_row, {clash} AS _dup_key
-                 FROM candidates),
-        ruled AS (SELECT h.*, d._dup_row, d._dup_key
-                  FROM hashed h LEFT JOIN dups d USING (_file, _row))
-        SELECT {cols}, list_filter([{failures}], lambda x: x.rule IS NOT NULL) AS _failures
+        dups AS (SELECT _seq, {repeat} AS _dup_row, {clash} AS _dup_key FROM candidates),
+        ruled AS (SELECT h.*, d._dup_row, d._dup_key FROM hashed h LEFT JOIN dups d USING (_seq))
+        SELECT _seq, _file, _row,
+               list_filter([{failures}], lambda x: x.rule IS NOT NULL) AS _failures
         FROM (SELECT *, {named} FROM ruled)
-        ORDER BY _file, _row""")
+        WHERE coalesce({any_rule}) IS NOT NULL""")
 
 
 def count_failures(con: duckdb.DuckDBPyConnection) -> list[RuleCount]:
     rows = con.execute(
-        "SELECT f.field, f.rule, count(*) FROM (SELECT unnest(_failures) AS f FROM checked) "
+        "SELECT f.field, f.rule, count(*) FROM (SELECT unnest(_failures) AS f FROM failed) "
         "GROUP BY ALL ORDER BY 3 DESC, 1, 2").fetchall()
     return [RuleCount(*r) for r in rows]
 

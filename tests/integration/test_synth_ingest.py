@@ -31,3 +31,18 @@ def test_synthetic_defects_end_in_quarantine_or_rejection(settings):
         f"SELECT count(*) FROM '{settings.raw_dir}/rr/population/2025/*/data.parquet' "
         "WHERE refnis_residence_reported <> refnis_residence").fetchone()[0]
     assert pre_merger > 0 and result is not None
+
+
+def test_the_same_deliveries_give_byte_identical_raw_stores(tmp_path, monkeypatch):
+    from sdwh.config import Settings
+
+    stores = []
+    for name in ("a", "b"):
+        monkeypatch.setenv("SDWH_HOME", str(tmp_path / name))
+        monkeypatch.setenv("SDWH_TTP_KEY", "cd" * 32)
+        settings = Settings()
+        generate(settings.landing_dir, 2000, "2024Q4", "2025Q1", seed=3, defects=DefectRates())
+        ingest_all(settings)
+        stores.append({p.relative_to(settings.raw_dir): p.read_bytes()
+                       for p in settings.raw_dir.rglob("data.parquet")})
+    assert stores[0] == stores[1] and len(stores[0]) > 10
