@@ -95,22 +95,39 @@ def bench_protect(df: pd.DataFrame, dims: list[str], budget: float) -> dict:
             "audit_seconds": res.audit.seconds}
 
 
+STAGES = ("check", "risk", "p3", "p4")
+
+
+def run_stage(stage: str, acro: str | None) -> dict:
+    """One benchmark stage; each can run alone because the 4-D protection may not finish."""
+    if stage == "check":
+        return {"check_2d_1e6": bench_check(synthetic(1_000_000), acro)}
+    if stage == "risk":
+        big = synthetic(1_000_000)
+        big["w"] = 50.0
+        keys = ["region", "sector", "agegrp", "sex", "educ"]
+        return {"risk_1e6_5keys_s": median_time(lambda: measure_risk(big, keys, weight="w"))[0],
+                "suda2_1e6_5keys_s": median_time(lambda: suda2(big, keys))[0]}
+    if stage == "p3":
+        return {"protect_3d": bench_protect(synthetic(100_000), ["sector", "region", "sex"], 5.0)}
+    return {"protect_4d": bench_protect(synthetic(10_000),
+                                        ["sector", "sex", "region", "agegrp"], 30.0)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--acro", default=None, help="python with acro installed")
+    ap.add_argument("stages", nargs="*", help=f"stages to run: {', '.join(STAGES)} (default all)")
+    ap.add_argument("--acro", default=os.environ.get("SDWH_ACRO_PYTHON"),
+                    help="python with acro installed")
     ap.add_argument("--out", default="benchmarks/results/disclosure.json")
     args = ap.parse_args()
+    unknown = set(args.stages) - set(STAGES)
+    if unknown:
+        ap.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
     machine = f"{platform.machine()} python {platform.python_version()}"
     results: dict = {"machine": machine, "cpus": os.cpu_count()}
-    big = synthetic(1_000_000)
-    results["check_2d_1e6"] = bench_check(big, args.acro)
-    keys = ["region", "sector", "agegrp", "sex", "educ"]
-    big["w"] = 50.0
-    results["risk_1e6_5keys_s"], _ = median_time(lambda: measure_risk(big, keys, weight="w"))
-    results["suda2_1e6_5keys_s"], _ = median_time(lambda: suda2(big, keys))
-    results["protect_3d"] = bench_protect(synthetic(100_000), ["sector", "region", "sex"], 5.0)
-    results["protect_4d"] = bench_protect(synthetic(10_000),
-                                          ["sector", "sex", "region", "agegrp"], 30.0)
+    for stage in args.stages or STAGES:
+        results.update(run_stage(stage, args.acro))
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2, default=str))
