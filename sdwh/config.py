@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         "<home>/secrets/ttp.key (mode 0600).",
     )
     duckdb_threads: int = Field(default=2, description="Threads DuckDB may use.")
+    ingest_workers: int = Field(
+        default=2, ge=1,
+        description="Reference periods ingested side by side (each with its own DuckDB).")
     duckdb_memory_limit: str = Field(default="8GB", description="DuckDB memory limit.")
     systematic_fault_share: float = Field(
         default=0.5,
