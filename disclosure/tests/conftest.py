@@ -7,12 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-REFERENCE = Path("/work/shared/reference/sdc")
+# The SDC evidence report's data sets live in shared/ beside the checkout (as in CI); only
+# francdat, printed in the issue itself, is kept in the repository.
 LOCAL = Path(__file__).parent / "data"
+REFERENCES = (Path(__file__).resolve().parents[3] / "shared" / "reference" / "sdc",
+              Path("/work/shared/reference/sdc"))
 
 
 def _load(name: str) -> pd.DataFrame:
-    for folder in (LOCAL, REFERENCE):
+    for folder in (LOCAL, *REFERENCES):
         if (folder / name).exists():
             return pd.read_csv(folder / name)
     pytest.skip(f"reference data {name} is not available")
