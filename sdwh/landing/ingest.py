@@ -159,7 +159,8 @@ def _quarantine_select(contract: Contract) -> str:
 
 
 def _copy(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> None:
-    con.execute(f"COPY ({select}) TO '{target}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)")
+    con.execute(f"COPY ({select}) TO '{target}' "
+                "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)")
 
 
 def _timing(folder: Path, manifest: Manifest, contract: Contract) -> dict[str, Any]:
