@@ -13,7 +13,18 @@ from sdwh.errors import SdwhError
 
 runner = CliRunner()
 FRANC = str(LOCAL / "francdat.csv")
-MICRO = str(LOCAL / "microdata1.csv")
+
+
+def _micro_table(path) -> str:
+    """A region × gender table from records: (A, female) has 2 contributors, all others ≥ 9."""
+    sizes = {("A", "male"): 9, ("A", "female"): 2, ("B", "male"): 10, ("B", "female"): 11,
+             ("C", "male"): 12, ("C", "female"): 13, ("D", "male"): 14, ("D", "female"): 15}
+    lines = ["region,gender,val"] + [f"{r},{g},{10 + i}" for (r, g), n in sizes.items()
+                                     for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
 
 
 def _json(args: list[str]) -> dict:
@@ -37,10 +48,11 @@ def test_suda_json_has_contributions():
 
 
 def test_check_and_protect_json(tmp_path):
-    verdict = _json(["check", MICRO, "--dims", "region,gender", "--threshold", "3",
+    micro = _micro_table(tmp_path / "micro.csv")
+    verdict = _json(["check", micro, "--dims", "region,gender", "--threshold", "3",
                      "--rules", "zeros=false"])
     assert verdict["status"] == "fail" and verdict["failing_cells"]
-    out = _json(["protect", MICRO, "--dims", "region,gender", "--threshold", "3", "--rules",
+    out = _json(["protect", micro, "--dims", "region,gender", "--threshold", "3", "--rules",
                  "zeros=false", "--method", "optimal", "--output", str(tmp_path / "c.csv")])
     assert out["primary"] == 1 and out["secondary"] == 3 and out["audit_ok"]
     assert (tmp_path / "c.csv").exists()
@@ -49,10 +61,11 @@ def test_check_and_protect_json(tmp_path):
 @pytest.mark.parametrize("args", [
     ["risk", FRANC, "--keys", "Nope"],
     ["risk", "missing.csv", "--keys", "Key1"],
-    ["check", MICRO, "--dims", "region", "--rules", "nk=oops"],
-    ["protect", MICRO, "--dims", "region", "--method", "magic"],
+    ["check", "MICRO", "--dims", "region", "--rules", "nk=oops"],
+    ["protect", "MICRO", "--dims", "region", "--method", "magic"],
 ])
-def test_bad_input_raises_one_sentence_sdwh_error(args):
-    result = runner.invoke(app, args)
+def test_bad_input_raises_one_sentence_sdwh_error(args, tmp_path):
+    micro = _micro_table(tmp_path / "micro.csv")
+    result = runner.invoke(app, [micro if a == "MICRO" else a for a in args])
     assert isinstance(result.exception, SdwhError)
     assert result.exception.hint
