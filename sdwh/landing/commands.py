@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -15,23 +16,43 @@ from sdwh.errors import SdwhError
 from sdwh.landing.ingest import ingest_all, landing_folders
 
 
+def _dataset(folder: str) -> str:
+    """``rsz__dmfa_employment_lines__2024Q3__r1`` → ``rsz dmfa_employment_lines``."""
+    parts = folder.split("__")
+    return " ".join(parts[:2]) if len(parts) >= 4 else folder
+
+
 def _render(payload: dict[str, Any]) -> None:
-    table = Table(title="Ingest", show_lines=False)
-    for col in ("delivery", "status", "rows in", "accepted", "quarantined", "note"):
-        table.add_column(col, justify="right" if col.startswith(("rows", "acc", "qua")) else "left")
-    colours = {"accepted": "green", "superseded": "cyan", "rejected": "red", "skipped": "dim"}
+    """One line per supplier dataset, then every rejected delivery with its reason."""
+    per: dict[str, dict[str, int]] = {}
     for o in payload["outcomes"]:
-        note = f"{o['rule']}: {o['message']}" if o["status"] == "rejected" else o["message"]
-        table.add_row(o["folder"], f"[{colours[o['status']]}]{o['status']}[/]",
-                      f"{o['rows_in']:,}", f"{o['rows_accepted']:,}",
-                      f"{o['rows_quarantined']:,}", note)
+        row = per.setdefault(_dataset(o["folder"]), dict.fromkeys(
+            ("deliveries", "new", "rejected", "rows_in", "rows_accepted", "rows_quarantined"), 0))
+        row["deliveries"] += 1
+        row["new"] += o["status"] in ("accepted", "superseded")
+        row["rejected"] += o["status"] == "rejected"
+        for k in ("rows_in", "rows_accepted", "rows_quarantined"):
+            row[k] += o[k]
+    table = Table(title="Ingest")
+    table.add_column("supplier dataset")
+    for col in ("deliveries", "new", "rejected", "rows in", "accepted", "quarantined"):
+        table.add_column(col, justify="right")
+    for name, r in sorted(per.items()):
+        table.add_row(name, str(r["deliveries"]), str(r["new"]),
+                      f"[red]{r['rejected']}[/]" if r["rejected"] else "0",
+                      f"{r['rows_in']:,}", f"{r['rows_accepted']:,}", f"{r['rows_quarantined']:,}")
     console.print(table)
+    for o in payload["outcomes"]:
+        if o["status"] == "rejected":
+            console.print(f"[red]rejected[/] {o['folder']}: {escape(o['message'])}",
+                          soft_wrap=True, highlight=False)
     d = payload["deliveries"]
     console.print(
         f"{d['accepted']} accepted, {d['superseded']} stored as superseded, "
         f"{d['rejected']} rejected, {d['skipped']} already known; "
         f"rows {payload['rows_in']:,} in = {payload['rows_accepted']:,} accepted + "
-        f"{payload['rows_quarantined']:,} quarantined, in {payload['seconds']:.1f} s.")
+        f"{payload['rows_quarantined']:,} quarantined, in {payload['seconds']:.1f} s. "
+        "Details: sdwh deliveries --all", soft_wrap=True)
 
 
 def ingest(
