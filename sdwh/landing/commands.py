@@ -71,8 +71,7 @@ def ingest(
             if not f.is_dir():
                 raise SdwhError(f"{f} is not a delivery folder.",
                                 "Give the folder that holds manifest.json.")
-    todo = folders or (landing_folders(settings.landing_dir)
-                       if settings.landing_dir.is_dir() else [])
+    todo = folders or landing_folders(settings.landing_dir)
     if not todo:
         raise SdwhError(f"No deliveries found in {settings.landing_dir}.",
                         "Run `sdwh synth` first, or set SDWH_HOME to the data root.")

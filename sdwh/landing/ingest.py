@@ -12,6 +12,8 @@ rebuild byte-for-byte.
 from __future__ import annotations
 
 import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -275,19 +277,10 @@ def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: s
 
 
 def landing_folders(landing: Path) -> list[Path]:
-    """Delivery folders in the order they were sent (revisions after what they replace)."""
-    folders = [p.parent for p in landing.glob(f"*/{MANIFEST_NAME}")
-               if not p.parent.name.startswith(".")]  # a writer's unfinished folder
-    folders += [p for p in landing.iterdir() if p.is_dir() and not (p / MANIFEST_NAME).exists()
-                and not p.name.startswith(".")] if landing.is_dir() else []
-
-    def sort_key(folder: Path) -> tuple[str, str]:
-        try:
-            return (read_manifest(folder).sent_at.isoformat(), folder.name)
-        except DeliveryRejected:
-            return ("", folder.name)
-
-    return sorted(set(folders), key=sort_key)
+    """Delivery folders in the landing zone (a dot folder is a writer's unfinished one)."""
+    if not landing.is_dir():
+        return []
+    return sorted(p for p in landing.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def export_register(settings: Settings, reg) -> Path:
@@ -313,16 +306,20 @@ def _remove_leftovers(settings: Settings) -> None:
 def _period_groups(folders: list[Path]) -> list[list[Path]]:
     """Folders grouped by supplier dataset and period, each group in sending order.
 
-    Revisions of one period must be taken in order; different periods are independent, so
-    groups can be ingested side by side.
+    Revisions of one period must be taken in order (a revision after what it replaces);
+    different periods are independent, so groups can be ingested side by side. A folder
+    whose manifest cannot be read is a group of its own (its rejection is reported later).
     """
-    groups: dict[tuple[str, ...], list[Path]] = {}
+    keyed = []
     for folder in folders:
         try:
             m = read_manifest(folder)
-            key: tuple[str, ...] = (m.supplier, m.dataset, m.reference_period)
+            keyed.append(((m.supplier, m.dataset, m.reference_period),
+                          (m.sent_at.isoformat(), folder.name), folder))
         except DeliveryRejected:
-            key = (str(folder),)
+            keyed.append(((str(folder),), ("", folder.name), folder))
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for key, _, folder in sorted(keyed, key=lambda k: k[1]):
         groups.setdefault(key, []).append(folder)
     return list(groups.values())
 
@@ -350,12 +347,9 @@ def ingest_all(settings: Settings, folders: list[Path] | None = None,
     ``settings.ingest_workers`` periods are ingested side by side (DuckDB, Arrow and hashlib
     release the GIL); outputs do not depend on the interleaving.
     """
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
     started = time.perf_counter()
     if folders is None:
-        folders = landing_folders(settings.landing_dir) if settings.landing_dir.is_dir() else []
+        folders = landing_folders(settings.landing_dir)
     key = ttp_key(settings)
     _remove_leftovers(settings)
     settings.quarantine_dir.mkdir(parents=True, exist_ok=True)

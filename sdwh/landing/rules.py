@@ -8,6 +8,8 @@ VARCHAR value of the column (``"col"``) and may use the code-list tables loaded 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sdwh.landing.codelists import CodeLists
 from sdwh.landing.contracts import EUROS_PER_UNIT, Column, Contract
 
@@ -176,12 +178,25 @@ def column_rule(col: Column, period: str, unit: str | None, lists: CodeLists) ->
     return f"CASE WHEN {empty} THEN {missing} ELSE {check} END"
 
 
-def duplicate_rules(contract: Contract) -> tuple[str, str]:
-    """Window expressions flagging exact repeats and key clashes within one delivery."""
+@dataclass(frozen=True)
+class DuplicateRules:
+    """SQL for duplicates within one delivery: cheap hashes to find candidate rows, and the
+    window expressions that compare candidates' real values."""
+
+    row_hash: str
+    key_hash: str
+    repeat: str
+    clash: str
+
+
+def duplicate_rules(contract: Contract) -> DuplicateRules:
     every = ", ".join(q(c) for c in contract.column_names)
     key = ", ".join(q(c) for c in contract.unique)
-    repeat = (f"CASE WHEN row_number() OVER (PARTITION BY {every} ORDER BY _seq) > 1 "
-              f"THEN 'duplicate_row' END")
-    clash = (f"CASE WHEN count(*) OVER (PARTITION BY {key}) > count(*) OVER (PARTITION BY "
-             f"{every}) THEN 'duplicate_key' END")
-    return repeat, clash
+    return DuplicateRules(
+        row_hash=f"hash({every})",
+        key_hash=f"hash({key})",
+        repeat=(f"CASE WHEN row_number() OVER (PARTITION BY {every} ORDER BY _seq) > 1 "
+                f"THEN 'duplicate_row' END"),
+        clash=(f"CASE WHEN count(*) OVER (PARTITION BY {key}) > count(*) OVER (PARTITION BY "
+               f"{every}) THEN 'duplicate_key' END"),
+    )

@@ -45,18 +45,17 @@ def find_failures(con: duckdb.DuckDBPyConnection, contract: Contract, period: st
     failures = ", ".join(
         f"{{'field': {lit(field)}, 'rule': {q(f'_r{i}')}}}" for i, (field, _) in enumerate(rules)
     )
-    every = ", ".join(q(c) for c in contract.column_names)
-    key = ", ".join(q(c) for c in contract.unique)
-    repeat, clash = duplicate_rules(contract)
+    dup = duplicate_rules(contract)
     any_rule = ", ".join(q(f"_r{i}") for i in range(len(rules)))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE failed AS
-        WITH hashed AS (SELECT *, hash({every}) AS _h, hash({key}) AS _hk FROM src),
+        WITH hashed AS (SELECT *, {dup.row_hash} AS _h, {dup.key_hash} AS _hk FROM src),
         candidates AS (
             SELECT * FROM hashed
             WHERE _h IN (SELECT _h FROM hashed GROUP BY _h HAVING count(*) > 1)
                OR _hk IN (SELECT _hk FROM hashed GROUP BY _hk HAVING count(*) > 1)),
-        dups AS (SELECT _seq, {repeat} AS _dup_row, {clash} AS _dup_key FROM candidates),
+        dups AS (SELECT _seq, {dup.repeat} AS _dup_row, {dup.clash} AS _dup_key
+                 FROM candidates),
         ruled AS (SELECT h.*, d._dup_row, d._dup_key FROM hashed h LEFT JOIN dups d USING (_seq))
         SELECT _seq, _file, _row,
                list_filter([{failures}], lambda x: x.rule IS NOT NULL) AS _failures
