@@ -78,11 +78,7 @@ cells as (
 final as (
 
     select
-        cast(quarter as {{ dbt.type_string() }}) as quarter,
-        cast(sex_code as {{ dbt.type_string() }}) as sex_code,
-        cast(age_band as {{ dbt.type_string() }}) as age_band,
-        cast(geo_level as {{ dbt.type_string() }}) as geo_level,
-        cast(geo_refnis as {{ dbt.type_string() }}) as geo_refnis,
+        {{ publication_cell_keys() }}
         cast(n_working as {{ dbt.type_bigint() }}) as numerator,
         cast(n_population as {{ dbt.type_bigint() }}) as denominator,
         cast(n_working as {{ dbt.type_bigint() }}) as n_persons_numerator,
