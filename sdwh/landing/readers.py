@@ -73,9 +73,9 @@ def _read_csv(path: Path, contract: Contract) -> ReadResult:
         bad.append(row.text)
         return "skip"
 
+    header = _header(path, contract)
+    _check_columns(path, header, contract)
     try:
-        header = _header(path, contract)
-        _check_columns(path, header, contract)
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(encoding=contract.csv.encoding, block_size=1 << 24),
@@ -87,8 +87,6 @@ def _read_csv(path: Path, contract: Contract) -> ReadResult:
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )
-    except DeliveryRejected:
-        raise
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as err:
         rule = "encoding" if "UTF8" in str(err) or "decode" in str(err).lower() else "unreadable"
         first_line = str(err).splitlines()[0][:160]
