@@ -28,10 +28,10 @@ def build_warehouse(settings: Settings, full_refresh: bool = False, select: str 
     first_build = not previous or not paths.database.is_file()
     full = full_refresh or first_build
     start = None if full else (increments.refresh_from(previous, deliveries) or NOTHING_NEW)
-    manifest = parse_project()
+    manifest = parse_project(paths)
     if on_total is not None:
         on_total(count_build_nodes(manifest))
-    result = run_dbt(dbt_args("build", start, full, select), on_event, manifest)
+    result = run_dbt(dbt_args(paths, "build", start, full, select), on_event, manifest)
     payload = summarise(result, paths)
     payload["mode"] = "full" if full else "incremental"
     payload["refresh_from"] = start

@@ -43,6 +43,15 @@ class WarehousePaths:
         return self.directory / "build_state.json"
 
     @property
+    def dbt_target(self) -> Path:
+        """dbt's compiled SQL and manifest: per data root, so two homes never share a parse."""
+        return self.directory / "dbt" / "target"
+
+    @property
+    def dbt_logs(self) -> Path:
+        return self.directory / "dbt" / "logs"
+
+    @property
     def deliveries(self) -> Path:
         return self.root / "raw" / "_deliveries.parquet"
 

@@ -10,7 +10,7 @@ from typing import Any
 from dbt.cli.main import dbtRunner
 
 from sdwh.errors import SdwhError
-from sdwh.warehouse.project import LAYERS, project_dir
+from sdwh.warehouse.project import LAYERS, WarehousePaths, project_dir
 
 
 @dataclass
@@ -52,10 +52,10 @@ def _event_callback(on_event: Callable[[str, str], None] | None) -> Callable[[An
     return callback
 
 
-def dbt_args(command: str, refresh_from: str | None, full_refresh: bool,
+def dbt_args(paths: WarehousePaths, command: str, refresh_from: str | None, full_refresh: bool,
              select: str | None) -> list[str]:
     args = [command, "--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
-            "--target-path", "target", "--log-path", "logs", "--quiet"]
+            "--target-path", str(paths.dbt_target), "--log-path", str(paths.dbt_logs), "--quiet"]
     if full_refresh:
         args.append("--full-refresh")
     if refresh_from:
@@ -65,9 +65,9 @@ def dbt_args(command: str, refresh_from: str | None, full_refresh: bool,
     return args
 
 
-def parse_project() -> Any:
+def parse_project(paths: WarehousePaths) -> Any:
     """Parse the project once; the manifest is reused by the build (no second parse)."""
-    res = dbtRunner().invoke(dbt_args("parse", None, False, None))
+    res = dbtRunner().invoke(dbt_args(paths, "parse", None, False, None))
     if not res.success:
         raise SdwhError(f"the dbt project does not parse: {res.exception}",
                         "Run `dbt parse` in the repository root to see the offending file.")
