@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "build": ("sdwh.warehouse.commands", "build", "Build the warehouse with dbt."),
     "disclosure": ("disclosure.cli", "app", "Statistical disclosure control of tables and "
                    "microdata."),
+    "audit": ("sdwh.audit.commands", "app", "Verify and read the hash-chained audit log."),
 }
 
 

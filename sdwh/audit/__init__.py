@@ -1,0 +1,1 @@
+"""The append-only, hash-chained audit log: who looked at which data when (and every decision)."""
