@@ -39,6 +39,25 @@ class Settings(BaseSettings):
         description="A delivery whose rows fail one rule more often than this share is "
         "rejected whole (for example amounts sent in the wrong unit).",
     )
+    api_host: str = Field(default="127.0.0.1",
+                          description="Address the policy-service API binds (loopback by default).")
+    api_port: int = Field(default=8750, description="Port of the policy-service API.")
+    api_warehouse: Path | None = Field(
+        default=None, description="Warehouse DuckDB the product cubes are built from (read-only). "
+        "Unset: <home>/warehouse/sdwh.duckdb.")
+    api_cellkey_key: SecretStr | None = Field(
+        default=None, description="Cell key secret (64 hex chars). Unset: read or create "
+        "<home>/secrets/cellkey.key (mode 0600).")
+    api_rate_limit: int = Field(default=120, ge=1,
+                                description="Default requests per minute per API token.")
+    api_max_cells: int = Field(default=100_000, ge=1,
+                               description="Largest table (cells) the table builder returns.")
+    api_sql_max_rows: int = Field(default=10_000, ge=1,
+                                  description="Row limit of a guarded SQL answer.")
+    api_sql_timeout: float = Field(default=5.0, gt=0,
+                                   description="Seconds a guarded SQL query may run.")
+    api_cache_entries: int = Field(default=2048, ge=0,
+                                   description="Protected tables kept in the answer cache.")
 
     @cached_property
     def root(self) -> Path:
