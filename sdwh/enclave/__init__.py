@@ -1,0 +1,3 @@
+"""The researcher side of the enclave: ``from sdwh.enclave import project``."""
+
+__all__ = ["project"]

@@ -1,0 +1,1 @@
+"""Research projects: the registry of authorisations and their frozen extracts."""
