@@ -56,6 +56,9 @@ class Contract(BaseModel):
     description: str
     period: Period
     due_days: int = Field(description="Days after the end of the reference period it is due.")
+    origin: Literal["administrative", "survey"] = Field(
+        "administrative", description="Survey datasets answer a TTP sample; synth writes them "
+        "only for a drawn sample (`sdwh sample synth-responses`).")
     format: Literal["csv", "parquet"]
     csv: CsvDialect = CsvDialect()
     unique: list[str]

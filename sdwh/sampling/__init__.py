@@ -1,0 +1,1 @@
+"""TTP survey services: samples drawn from the population register, survey linkage and weights."""
