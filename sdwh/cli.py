@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "disclosure": ("disclosure.cli", "app", "Statistical disclosure control of tables and "
                    "microdata."),
     "audit": ("sdwh.audit.commands", "app", "Verify and read the hash-chained audit log."),
+    "api": ("sdwh.query.commands", "app",
+            "Standard products for policy services: build cubes, manage API tokens."),
     "sample": ("sdwh.sampling.commands", "app",
                "Draw survey samples from the population register (TTP)."),
     "project": ("sdwh.projects.commands", "app",

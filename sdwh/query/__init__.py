@@ -1,0 +1,1 @@
+"""Standard products for policy services: catalogue, cubes, table builder, guarded SQL, API."""

@@ -1,0 +1,137 @@
+"""``sdwh api build|token …`` and the body of ``sdwh serve api`` (thin: calls the library)."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from sdwh.config import Settings, get_settings
+from sdwh.console import console, emit
+from sdwh.errors import SdwhError
+
+app = typer.Typer(help="Standard products for policy services: cubes and API tokens.",
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+token_app = typer.Typer(help="API tokens of policy services (stored hashed).",
+                        no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+app.add_typer(token_app, name="token")
+JSON = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _store(settings: Settings) -> Any:
+    from sdwh.query.tokens import TokenStore
+
+    return TokenStore(settings.root / "query" / "tokens.sqlite")
+
+
+def _audit(settings: Settings, event: str, **details: Any) -> None:
+    import getpass
+
+    from sdwh.audit.log import audit_log
+
+    audit_log(settings).append(event, getpass.getuser(), **details)
+
+
+@app.command()
+def build(as_json: JSON = False) -> None:
+    """Materialise the product cubes and the published protected tables from the warehouse."""
+    from sdwh.query.cubes import build_cubes
+
+    settings = get_settings()
+    started = time.perf_counter()
+    with console.status("building product cubes") as status:
+        summary = build_cubes(settings, on_step=lambda s: status.update(f"building: {s}"))
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    _audit(settings, "api.cubes_built", cubes=summary["cubes"], warehouse=summary["warehouse"],
+           products=summary["products"], published=summary["published"])
+
+    def render(p: dict[str, Any]) -> None:
+        console.print(f"[green]product cubes built[/] from {p['warehouse']} "
+                      f"({p['persons']:,} persons) in {p['seconds']} s")
+        for name, info in p["products"].items():
+            console.print(f"  cube {name}: {info['cells']:,} cells")
+        for name, rows in p["published"].items():
+            console.print(f"  published table {name}: {rows:,} rows")
+    emit(summary, as_json, render)
+
+
+@token_app.command("create")
+def token_create(
+    service: Annotated[str, typer.Argument(help="Policy service the token is for.")],
+    role: Annotated[list[str], typer.Option("--role", help="tables and/or sql (repeatable).")
+                    ] = ["tables"],  # noqa: B006
+    rate_limit: Annotated[int | None, typer.Option(help="Requests per minute "
+                                                   "(default SDWH_API_RATE_LIMIT).")] = None,
+    as_json: JSON = False,
+) -> None:
+    """Create a token; its secret is printed once and stored only as a hash."""
+    settings = get_settings()
+    token, secret = _store(settings).create(service, role, rate_limit)
+    _audit(settings, "api.token_created", token_id=token.id, service=token.service,
+           roles=list(token.roles), rate_limit=rate_limit)
+
+    def render(p: dict[str, Any]) -> None:
+        console.print(f"token {p['id']} for {p['service']} (roles {', '.join(p['roles'])}):")
+        console.print(p["token"], soft_wrap=True, highlight=False)
+        console.print("[dim]Hand it over securely; it is not shown again.[/]")
+    emit({**token.as_dict(), "token": secret}, as_json, render)
+
+
+@token_app.command("list")
+def token_list(as_json: JSON = False) -> None:
+    """All tokens (never their secrets)."""
+    tokens = [t.as_dict() for t in _store(get_settings()).list()]
+
+    def render(p: dict[str, Any]) -> None:
+        table = Table("id", "service", "roles", "rate limit", "created", "revoked")
+        for t in p["tokens"]:
+            table.add_row(t["id"], t["service"], ",".join(t["roles"]),
+                          str(t["rate_limit"] or "default"), t["created_at"],
+                          t["revoked_at"] or "")
+        console.print(table)
+    emit({"tokens": tokens}, as_json, render)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")],
+                 as_json: JSON = False) -> None:
+    """Revoke a token; requests with it are refused from now on."""
+    settings = get_settings()
+    token = _store(settings).revoke(token_id)
+    _audit(settings, "api.token_revoked", token_id=token.id, service=token.service)
+    emit(token.as_dict(), as_json,
+         lambda p: console.print(f"token {p['id']} ({p['service']}) revoked at {p['revoked_at']}"))
+
+
+def serve_api(host: str | None = None, port: int | None = None, build_if_missing: bool = True
+              ) -> None:
+    """Run the API with uvicorn (one process: rate limits and the cache live in memory)."""
+    import uvicorn
+
+    from sdwh.query.app import create_app
+    from sdwh.query.cubes import build_cubes, cube_path, published_path
+
+    settings = get_settings()
+    host = host or settings.api_host
+    port = port or settings.api_port
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        console.print(f"[yellow]warning:[/] binding {host}; put a TLS reverse proxy in front "
+                      "(docs/policy-services.md).")
+    if build_if_missing and not (cube_path(settings).is_file()
+                                 and published_path(settings).is_file()):
+        console.print("product cubes missing: building them first")
+        build_cubes(settings)
+    app_ = create_app(settings)
+    console.print(f"policy-service API on http://{host}:{port} (docs at /docs); Ctrl-C stops it")
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+    except OSError as err:
+        raise SdwhError(f"Could not listen on {host}:{port}: {err}.",
+                        "Choose another port with --port or SDWH_API_PORT.") from err

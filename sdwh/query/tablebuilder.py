@@ -1,0 +1,241 @@
+"""The table builder: a request names dimensions, levels, filters and measures of a product;
+the answer is computed from the product's cube and protected cell by cell.
+
+The cube holds, per finest cell, the count of distinct persons and the sum of their record keys
+(mod 2**56) for every measure. A coarser cell is a sum of finest cells, and because each person
+is in exactly one finest cell per quarter, both its count and its key sum are exact; its noise is
+therefore the same however the cell is asked for (as a total, through a filter, at another level
+of the hierarchy). A quarter must be a dimension or a single-quarter filter: summing over
+quarters would count a person once per quarter.
+
+Request values reach SQL only as bound parameters; column names come from the catalogue.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sdwh.errors import SdwhError
+from sdwh.query.cellkeys import MODULUS, SUPPRESSED, protect_counts, ratio
+from sdwh.query.products import Catalogue, Product, column_name
+
+TOTAL = "_T"
+DIM_SPEC = re.compile(r"^([a-z][a-z0-9_]*)(?::([a-z][a-z0-9_]*))?$")
+
+
+class TableRequest(BaseModel):
+    """What a policy analyst asks: ``dims`` as ``dim`` or ``dim:level``; ``filters`` keyed the
+    same way, each with the codes to keep; ``measures`` by id (default: all)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    product: str = Field(max_length=40)
+    dims: tuple[str, ...] = Field(min_length=1, max_length=8)
+    measures: tuple[str, ...] = Field(default=(), max_length=16)
+    filters: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    totals: bool = False
+
+    @field_validator("dims")
+    @classmethod
+    def _dims_syntax(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for d in v:
+            if not DIM_SPEC.match(d):
+                raise ValueError(f"'{d}' is not 'dimension' or 'dimension:level'")
+        return v
+
+    @field_validator("filters")
+    @classmethod
+    def _filters_syntax(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        if len(v) > 8:
+            raise ValueError("at most 8 filters")
+        for key, codes in v.items():
+            if not DIM_SPEC.match(key):
+                raise ValueError(f"filter '{key}' is not 'dimension' or 'dimension:level'")
+            if not 1 <= len(codes) <= 500 or any(len(c) > 40 for c in codes):
+                raise ValueError(f"filter '{key}' needs 1-500 codes of at most 40 characters")
+        return v
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return (self.product, self.dims, self.measures,
+                tuple(sorted((k, tuple(sorted(set(c)))) for k, c in self.filters.items())),
+                self.totals)
+
+
+@dataclass(frozen=True)
+class Axis:
+    dim: str
+    level: str
+    column: str
+    codelist: str
+    title: str
+
+
+@dataclass
+class TableResult:
+    """A protected table: one record per cell (codes, then per measure value and flag)."""
+
+    product: Product
+    axes: list[Axis]
+    measures: list[str]
+    derived: list[str]
+    records: list[dict[str, Any]]
+    filters: dict[str, list[str]]
+    totals: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.records)
+
+    def n_suppressed(self) -> int:
+        return sum(1 for r in self.records for m in self.measures
+                   if r[f"{m}_flag"] == SUPPRESSED)
+
+
+def _split(spec: str) -> tuple[str, str | None]:
+    m = DIM_SPEC.match(spec)
+    if not m:
+        raise SdwhError(f"'{spec}' is not 'dimension' or 'dimension:level'.", "")
+    return m.group(1), m.group(2)
+
+
+def _axis(product: Product, spec: str) -> Axis:
+    dim_id, level_id = _split(spec)
+    dim = product.dimension(dim_id)
+    level = dim.level(level_id)
+    return Axis(dim.id, level.id, column_name(dim.id, level.id), level.codelist, dim.title)
+
+
+def plan(catalogue: Catalogue, req: TableRequest) -> tuple[Product, list[Axis], list[str],
+                                                           list[str], list[tuple[Axis, tuple]]]:
+    """Check a request against the catalogue: product, axes, measures, derived, filters."""
+    product = catalogue.product(req.product)
+    axes = [_axis(product, d) for d in req.dims]
+    if len({a.dim for a in axes}) != len(axes):
+        raise SdwhError("A dimension appears twice in 'dims'.",
+                        "Ask each dimension once, at one level.")
+    filters = [(_axis(product, k), tuple(dict.fromkeys(v))) for k, v in req.filters.items()]
+    counts = set(product.measure_ids())
+    ratios = {d.id: d for d in product.derived}
+    wanted = list(req.measures) or [*product.measure_ids(), *ratios]
+    unknown = [m for m in wanted if m not in counts and m not in ratios]
+    if unknown:
+        raise SdwhError(f"Product '{product.id}' has no measure {', '.join(unknown)}.",
+                        f"Measures: {', '.join([*counts, *ratios])}.")
+    derived = [m for m in wanted if m in ratios]
+    needed = [m for m in wanted if m in counts]
+    for d in derived:
+        for part in (ratios[d].numerator, ratios[d].denominator):
+            if part not in needed:
+                needed.append(part)
+    quarter_filter = [codes for a, codes in filters if a.dim == "quarter"]
+    if not any(a.dim == "quarter" for a in axes) and not (
+            len(quarter_filter) == 1 and len(quarter_filter[0]) == 1):
+        raise SdwhError("A table must have 'quarter' as a dimension or filter one quarter.",
+                        "Persons are counted once per quarter; add dims=quarter or "
+                        "filter=quarter:2025Q1.")
+    return product, axes, needed, derived, filters
+
+
+def _grouping_sets(axes: list[Axis], totals: bool) -> list[list[Axis]]:
+    if not totals:
+        return [axes]
+    fixed = [a for a in axes if a.dim == "quarter"]
+    free = [a for a in axes if a.dim != "quarter"]
+    sets = []
+    for r in range(len(free), -1, -1):
+        for combo in itertools.combinations(free, r):
+            sets.append([a for a in axes if a in fixed or a in combo])
+    return sets
+
+
+def aggregate_sql(product: Product, axes: list[Axis], measures: list[str],
+                  filters: list[tuple[Axis, tuple]], totals: bool) -> tuple[str, list[Any]]:
+    """SQL over the cube (names from the catalogue, codes as parameters)."""
+    cols = [f'"{a.column}"' for a in axes]
+    select = [f'"{a.column}"' for a in axes]
+    select += [f"grouping({c}) AS g{i}" for i, c in enumerate(cols)] if totals else []
+    for m in measures:
+        select += [f"sum(n_{m})::BIGINT AS n_{m}", f"(sum(k_{m}) % {MODULUS})::BIGINT AS k_{m}"]
+    params: list[Any] = []
+    where = []
+    for axis, codes in filters:
+        where.append(f'"{axis.column}" IN (SELECT unnest(?::VARCHAR[]))')
+        params.append(list(codes))
+    sql = f"SELECT {', '.join(select)} FROM {product.cube_table}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if totals:
+        sets = ", ".join("(" + ", ".join(f'"{a.column}"' for a in s) + ")"
+                         for s in _grouping_sets(axes, totals))
+        sql += f" GROUP BY GROUPING SETS ({sets})"
+    else:
+        sql += " GROUP BY " + ", ".join(cols)
+    return sql, params
+
+
+def build_table(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, req: TableRequest,
+                max_cells: int = 100_000) -> TableResult:
+    """Compute and protect the table ``req`` asks for, from the cube database ``con``."""
+    product, axes, measures, derived, filters = plan(catalogue, req)
+    sql, params = aggregate_sql(product, axes, measures, filters, req.totals)
+    rows = con.execute(sql, params).fetchall()
+    k = len(axes)
+    cells: dict[tuple[str, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        codes = tuple(TOTAL if req.totals and row[k + i] else str(row[i]) for i in range(k))
+        cells[codes] = row[k + (k if req.totals else 0):]
+    grid = _dense_grid(axes, cells.keys(), req.totals, max_cells)
+    zero = (0,) * (2 * len(measures))
+    values = [cells.get(codes, zero) for codes in grid]
+    protected = {}
+    threshold = product.disclosure.threshold
+    pt = product.disclosure.ptable
+    for j, m in enumerate(measures):
+        protected[m] = protect_counts([v[2 * j] for v in values], [v[2 * j + 1] for v in values],
+                                      threshold, pt.D, pt.V)
+    ratios = {d.id: d for d in product.derived}
+    records = []
+    for i, codes in enumerate(grid):
+        rec: dict[str, Any] = {a.dim: c for a, c in zip(axes, codes, strict=True)}
+        for m in measures:
+            rec[m] = protected[m].values[i]
+            rec[f"{m}_flag"] = protected[m].flags[i]
+        for d in derived:
+            rec[d], rec[f"{d}_flag"] = ratio(rec[ratios[d].numerator], rec[ratios[d].denominator])
+        records.append(rec)
+    shown = [m for m in (req.measures or product.measure_ids()) if m in product.measure_ids()]
+    if req.measures:
+        for rec in records:
+            for m in measures:
+                if m not in shown:
+                    del rec[m], rec[f"{m}_flag"]
+    return TableResult(product=product, axes=axes, measures=shown, derived=derived,
+                       records=records, filters={a.dim + ":" + a.level: list(c)
+                                                 for a, c in filters},
+                       totals=req.totals)
+
+
+def _dense_grid(axes: list[Axis], seen: Iterable[tuple[str, ...]], totals: bool,
+                max_cells: int) -> list[tuple[str, ...]]:
+    """Every combination of the codes seen per axis (empty cells are true zeros), in order."""
+    seen = list(seen)
+    codes = [sorted({c[i] for c in seen if c[i] != TOTAL}) for i in range(len(axes))]
+    if totals:
+        codes = [c + [TOTAL] if a.dim != "quarter" else c for a, c in zip(axes, codes,
+                                                                         strict=True)]
+    size = 1
+    for c in codes:
+        size *= max(len(c), 1)
+    if size > max_cells:
+        raise SdwhError(f"The table would have {size:,} cells; the limit is {max_cells:,}.",
+                        "Choose coarser levels or filter some dimensions.")
+    if not seen:
+        return []
+    return list(itertools.product(*codes))
