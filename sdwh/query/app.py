@@ -30,8 +30,13 @@ from sdwh.query.cubes import cube_path, load_labels, load_meta, published_path
 from sdwh.query.products import Catalogue, load_catalogue
 from sdwh.query.ratelimit import RateLimiter
 from sdwh.query.sqlguard import SqlRefused, check_sql
-from sdwh.query.sqlrun import WALL_CONFIG, open_published, run_checked, sql_catalogue, \
-    table_comments
+from sdwh.query.sqlrun import (
+    WALL_CONFIG,
+    open_published,
+    run_checked,
+    sql_catalogue,
+    table_comments,
+)
 from sdwh.query.tablebuilder import TableRequest, build_table
 from sdwh.query.tokens import Token, TokenStore
 

@@ -167,8 +167,8 @@ def build_cubes(settings: Settings, on_step: Callable[[str], None] | None = None
             summary["products"][product.id] = {"cells": n}
         step("code lists")
         codes = _codes_rows(catalogue, settings.seeds_dir, con)
-        codes_table = pa.table({n: [r[i] for r in codes]
-                                for i, n in enumerate(("codelist", "code", "label"))})
+        codes_table = pa.table(  # noqa: F841 (read by DuckDB's replacement scan)
+            {n: [r[i] for r in codes] for i, n in enumerate(("codelist", "code", "label"))})
         con.execute("CREATE TABLE codes AS SELECT * FROM codes_table")
         meta = {"warehouse": str(source), "warehouse_fingerprint": _fingerprint(source),
                 "products_sha256": hashlib.sha256(PRODUCTS_FILE.read_bytes()).hexdigest(),

@@ -23,8 +23,9 @@ def _parse(hex_key: str, origin: str) -> bytes:
     except ValueError:
         key = b""
     if len(key) != KEY_BYTES:
-        raise SdwhError(f"The cell key secret in {origin} is not {KEY_BYTES * 2} hex characters.",
-                        "Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'")
+        raise SdwhError(f"The cell key secret in {origin} is not {KEY_BYTES * 2} hex "
+                        "characters.", "Generate one with: "
+                        "python -c 'import secrets; print(secrets.token_hex(32))'")
     return key
 
 

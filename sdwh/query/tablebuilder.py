@@ -228,7 +228,7 @@ def _dense_grid(axes: list[Axis], seen: Iterable[tuple[str, ...]], totals: bool,
     seen = list(seen)
     codes = [sorted({c[i] for c in seen if c[i] != TOTAL}) for i in range(len(axes))]
     if totals:
-        codes = [c + [TOTAL] if a.dim != "quarter" else c for a, c in zip(axes, codes,
+        codes = [[*c, TOTAL] if a.dim != "quarter" else c for a, c in zip(axes, codes,
                                                                          strict=True)]
     size = 1
     for c in codes:
