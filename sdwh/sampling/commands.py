@@ -62,3 +62,55 @@ def show(sample_id: str, as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     summary = json.loads((folder / "summary.json").read_text())
     emit({**summary, "folder": str(folder),
           "contact_file": str(folder / "outbox" / "contact.csv")}, as_json, _render)
+
+
+@app.command("synth-responses")
+def synth_responses(
+    sample_id: str,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulated fieldwork.")] = 1,
+    as_json: Annotated[bool, JSON_OPTION] = False,
+) -> None:
+    """Simulate the survey organisation's LFS responses to a sample (synthetic data only)."""
+    from sdwh.sampling.responses import simulate_responses
+
+    result = simulate_responses(get_settings(), sample_id, seed)
+    emit(result, as_json, lambda p: console.print(
+        f"{p['responses']:,} responses from {p['households_responding']:,} of "
+        f"{p['households_sampled']:,} households written to {p['delivery']}; "
+        "run `sdwh ingest` next."))
+
+
+@app.command()
+def link(
+    sample_id: str,
+    distance: Annotated[str, typer.Option(help="Calibration distance: raking or linear "
+                                               "(GREG).")] = "raking",
+    as_json: Annotated[bool, JSON_OPTION] = False,
+) -> None:
+    """Link ingested responses to the sample and the panel; compute calibrated weights."""
+    from sdwh.sampling.linkage import link_responses
+
+    if distance not in ("raking", "linear"):
+        raise SdwhError(f"unknown calibration distance {distance!r}", "Use raking or linear.")
+    settings = get_settings()
+    report = link_responses(settings, sample_id, distance)  # type: ignore[arg-type]
+    audit_log(settings).append("sample.linked", "ttp", sample_id=sample_id,
+                               delivered=report["delivered"], linked=report["linked"])
+
+    def render(p: dict[str, Any]) -> None:
+        table = Table(title=f"Non-response by stratum, sample {p['sample_id']}")
+        for col in ("stratum", "sampled", "responding", "response rate"):
+            table.add_column(col, justify="left" if col == "stratum" else "right")
+        for s in p["nonresponse"]:
+            table.add_row(s["stratum"], str(s["sampled"]), str(s["responding"]),
+                          f"{s['response_rate']:.1%}")
+        console.print(table)
+        cal = p["calibration"]
+        console.print(f"{p['delivered']:,} responses delivered = {p['linked']:,} linked + "
+                      f"{sum(p['unlinked'].values()):,} unlinked {p['unlinked'] or ''}; "
+                      f"{cal['distance']} calibration to {len(cal['categories'])} register "
+                      f"margins in {cal['iterations']} steps (weights {cal['weight_min']:.1f}–"
+                      f"{cal['weight_max']:.1f}, total {cal['weighted_total']:,.0f} = "
+                      f"population {cal['population']:,}). Run `sdwh build` to refresh "
+                      "thm_survey_admin_comparison.")
+    emit(report, as_json, render)

@@ -188,6 +188,7 @@ def _summary(design: SampleDesign, seed: int, sample_id: str, units: Units,
 
 def _write_atomically(folder: Path, design: SampleDesign, link: pd.DataFrame,
                       contact: pd.DataFrame, summary: dict[str, Any]) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "outbox").mkdir(parents=True, mode=0o700)
@@ -200,4 +201,5 @@ def _write_atomically(folder: Path, design: SampleDesign, link: pd.DataFrame,
     for path in (tmp / "link.parquet", tmp / "outbox" / "contact.csv"):
         os.chmod(path, 0o600)
     folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder.parent.parent, 0o700)  # ttp/: the TTP's own area, nobody else reads it
     tmp.rename(folder)

@@ -52,6 +52,11 @@ class WarehousePaths:
         return self.directory / "dbt" / "logs"
 
     @property
+    def has_linked_survey(self) -> bool:
+        """Survey models are built once `sdwh sample link` has written weights."""
+        return any((self.root / "raw" / "statbel" / "lfs_weights").glob("*/*/data.parquet"))
+
+    @property
     def deliveries(self) -> Path:
         return self.root / "raw" / "_deliveries.parquet"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,8 +59,10 @@ def dbt_args(paths: WarehousePaths, command: str, refresh_from: str | None, full
             "--target-path", str(paths.dbt_target), "--log-path", str(paths.dbt_logs), "--quiet"]
     if full_refresh:
         args.append("--full-refresh")
+    variables: dict[str, Any] = {"survey": paths.has_linked_survey}
     if refresh_from:
-        args += ["--vars", f"{{refresh_from_quarter: '{refresh_from}'}}"]
+        variables["refresh_from_quarter"] = refresh_from
+    args += ["--vars", json.dumps(variables)]
     if select:
         args += ["--select", select]
     return args
