@@ -49,6 +49,13 @@ demo: $(STAMP)
 	$(BIN)/sdwh synth --persons $(DEMO_PERSONS) --from 2023Q1 --to 2025Q4 --seed $(DEMO_SEED)
 	$(BIN)/sdwh ingest
 	$(BIN)/sdwh build
+	@# TTP survey service: draw an LFS-like sample, simulate its fieldwork, land and link it.
+	sample=$$($(BIN)/sdwh sample draw --design sdwh/sampling/designs/lfs-2025q4.yml \
+	    --seed $(DEMO_SEED) --json | $(BIN)/python -c "import json,sys; print(json.load(sys.stdin)['sample_id'])") && \
+	  $(BIN)/sdwh sample show $$sample && \
+	  $(BIN)/sdwh sample synth-responses $$sample --seed $(DEMO_SEED) && \
+	  $(BIN)/sdwh ingest && $(BIN)/sdwh sample link $$sample
+	$(BIN)/sdwh build
 	$(BIN)/sdwh deliveries
 	@echo "Results are under $(SDWH_HOME): landing/ (deliveries), raw/ (pseudonymised Parquet), quarantine/, register.sqlite"
 
