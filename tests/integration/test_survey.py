@@ -146,3 +146,18 @@ def test_a_bad_design_is_refused_with_one_clear_sentence(world, tmp_path: Path) 
                check=False)
     assert run.returncode == 1
     assert "household-level" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_disclosure_checks_weight_estimates_but_count_respondents(world) -> None:
+    """A weighted survey table is judged on the persons behind each cell, not on the weights."""
+    from disclosure.outputs import frequency_table
+
+    con = duckdb.connect(str(world["home"] / "warehouse" / "sdwh.duckdb"), read_only=True)
+    df = con.execute("select * from thematic.thm_survey_admin_comparison").df()
+    verdict = frequency_table(df, ["ilo_status_code", "sex_code"], unit="person_id",
+                              weight="calibrated_weight")
+    counts = df.groupby(["ilo_status_code", "sex_code"])["person_id"].nunique()
+    small = {k for k, n in counts.items() if n < 10}
+    flagged = {(c["ilo_status_code"], c["sex_code"]) for c in verdict.failing_cells}
+    assert small <= flagged
+    assert all(c["n_units"] < 10 for c in verdict.failing_cells if "threshold" in c["rules"])
