@@ -22,10 +22,11 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sdwh.audit.log import AuditLog, audit_log
+from sdwh.audit.log import audit_log
 from sdwh.config import Settings
 from sdwh.errors import SdwhError
 from sdwh.query import formats
+from sdwh.query.auditing import AuditUnavailable, GroupCommitAudit
 from sdwh.query.cubes import cube_path, load_labels, load_meta, published_path
 from sdwh.query.products import Catalogue, load_catalogue
 from sdwh.query.ratelimit import RateLimiter
@@ -110,7 +111,7 @@ class ApiState:
     sql_comments: dict[str, str]
     tokens: TokenStore
     limiter: RateLimiter
-    audit: AuditLog
+    audit: GroupCommitAudit
 
 
 class AnswerCache:
@@ -150,7 +151,8 @@ def load_state(settings: Settings) -> ApiState:
                     published=published, labels=load_labels(cubes), meta=load_meta(cubes),
                     sql_tables=sql_catalogue(published), sql_comments=table_comments(published),
                     tokens=TokenStore(settings.root / "query" / "tokens.sqlite"),
-                    limiter=RateLimiter(), audit=audit_log(settings))
+                    limiter=RateLimiter(),
+                    audit=GroupCommitAudit(audit_log(settings)))
 
 
 def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
@@ -169,6 +171,10 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
                    429: {"model": ErrorBody}},
     )
     app.state.api = st
+
+    @app.exception_handler(AuditUnavailable)
+    def _audit_down(request: Request, err: AuditUnavailable) -> JSONResponse:
+        return JSONResponse({"error": err.message, "hint": err.hint}, status_code=503)
 
     @app.exception_handler(ApiError)
     def _api_error(request: Request, err: ApiError) -> JSONResponse:

@@ -1,0 +1,365 @@
+"""The policy-service API on a small real warehouse: synth → ingest → build → `sdwh api build`.
+
+In-process tests (FastAPI TestClient) cover authentication, roles, rate limits, formats,
+consistency between the table builder and guarded SQL, thresholds against the warehouse's own
+microdata and the audit trail. The service tests start `sdwh serve api` with uvicorn on a free
+loopback port, fuzz its OpenAPI spec with schemathesis, run the examples of
+docs/policy-services.md against it, and stop it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from sdwh.audit.log import AuditLog
+from sdwh.config import Settings
+from sdwh.query.app import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+CELLKEY = "c3" * 32
+QUARTERS = ("2024Q3", "2024Q4", "2025Q1", "2025Q2")
+
+
+def sdwh(home: Path, *args: str, check: bool = True) -> dict:
+    env = {**os.environ, "SDWH_HOME": str(home), "SDWH_TTP_KEY": "ab" * 32,
+           "SDWH_API_CELLKEY_KEY": CELLKEY}
+    out = subprocess.run([sys.executable, "-m", "sdwh", *args, "--json"], env=env,
+                         capture_output=True, text=True, timeout=900)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no JSON from sdwh {args}: {out.stdout[-2000:]} {out.stderr[-2000:]}"
+    if check:
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="module")
+def api_home(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    home = tmp_path_factory.mktemp("policy_api") / "home"
+    sdwh(home, "synth", "--persons", "1000", "--from", QUARTERS[0], "--to", QUARTERS[-1],
+         "--seed", "7")
+    sdwh(home, "ingest")
+    built = sdwh(home, "build")
+    assert built["failures"] == []
+    cubes = sdwh(home, "api", "build")
+    tokens = {
+        "wse": sdwh(home, "api", "token", "create", "Departement WSE", "--role", "tables",
+                    "--role", "sql", "--rate-limit", "100000"),
+        "vdab": sdwh(home, "api", "token", "create", "VDAB Studiedienst", "--role", "tables",
+                     "--rate-limit", "100000"),
+        "slow": sdwh(home, "api", "token", "create", "Slow service", "--rate-limit", "3"),
+        "gone": sdwh(home, "api", "token", "create", "Former service"),
+    }
+    revoked = sdwh(home, "api", "token", "revoke", tokens["gone"]["id"])
+    return {"home": home, "cubes": cubes, "tokens": tokens, "revoked": revoked}
+
+
+@pytest.fixture(scope="module")
+def client(api_home: dict) -> Iterator[TestClient]:
+    os.environ["SDWH_API_CELLKEY_KEY"] = CELLKEY
+    try:
+        with TestClient(create_app(Settings(home=api_home["home"]))) as c:
+            yield c
+    finally:
+        os.environ.pop("SDWH_API_CELLKEY_KEY", None)
+
+
+def auth(api_home: dict, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_home['tokens'][who]['token']}"}
+
+
+def audit(api_home: dict) -> AuditLog:
+    return AuditLog(api_home["home"] / "audit" / "audit.jsonl")
+
+
+def test_cubes_and_published_tables_are_built(api_home: dict) -> None:
+    cubes = api_home["cubes"]
+    assert cubes["persons"] > 900
+    assert set(cubes["products"]) == {"labour_market_position", "transitions", "nwwz"}
+    assert all(p["cells"] > 0 for p in cubes["products"].values())
+    assert cubes["published"]["employment_by_municipality"] > 0
+    assert cubes["meta"]["quarters"] == ",".join(QUARTERS)
+
+
+def test_token_cli_stores_only_hashes_and_lists_without_secrets(api_home: dict) -> None:
+    listed = sdwh(api_home["home"], "api", "token", "list")["tokens"]
+    assert {t["service"] for t in listed} >= {"Departement WSE", "VDAB Studiedienst"}
+    assert all("token" not in t for t in listed)
+    raw = (api_home["home"] / "query" / "tokens.sqlite").read_bytes()
+    for t in api_home["tokens"].values():
+        assert t["token"].split("_")[2].encode() not in raw
+    assert (api_home["home"] / "query" / "tokens.sqlite").stat().st_mode & 0o077 == 0
+    assert api_home["revoked"]["revoked_at"]
+    refused = sdwh(api_home["home"], "api", "token", "create", "x", "--role", "admin",
+                   check=False)
+    assert "Unknown role" in refused["error"]
+
+
+def test_requests_without_a_valid_token_are_refused_and_audited(client: TestClient,
+                                                                 api_home: dict) -> None:
+    assert client.get("/health").status_code == 200
+    assert client.get("/v1/products").status_code == 401
+    bad = {"Authorization": "Bearer sdwh_000000000000_" + "A" * 43}
+    assert client.get("/v1/products", headers=bad).status_code == 401
+    forged = api_home["tokens"]["wse"]["token"][:-1] + "x"
+    assert client.get("/v1/products", headers={"Authorization": f"Bearer {forged}"}
+                      ).status_code == 401
+    revoked = client.get("/v1/products", headers=auth(api_home, "gone"))
+    assert revoked.status_code == 401 and revoked.headers["www-authenticate"] == "Bearer"
+    assert client.get("/v1/products", headers=auth(api_home, "wse")).status_code == 200
+    denied = list(audit(api_home).events("api.denied"))
+    assert len(denied) >= 4
+
+
+def test_sql_needs_the_sql_role(client: TestClient, api_home: dict) -> None:
+    r = client.post("/v1/sql", json={"query": "SELECT 1"}, headers=auth(api_home, "vdab"))
+    assert r.status_code == 403 and "sql" in r.json()["error"]
+
+
+def test_rate_limit_answers_429_with_retry_after(client: TestClient, api_home: dict) -> None:
+    codes = [client.get("/v1/products", headers=auth(api_home, "slow")).status_code
+             for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+    r = client.get("/v1/products", headers=auth(api_home, "slow"))
+    assert int(r.headers["retry-after"]) >= 1
+    assert any(e["actor"] == "Slow service" for e in audit(api_home).events("api.rate_limited"))
+
+
+def test_table_builder_formats(client: TestClient, api_home: dict) -> None:
+    params = {"dims": "quarter,geo:province,sex", "measures": "persons,working,"
+              "employment_rate_pct", "totals": "true"}
+    h = auth(api_home, "vdab")
+    as_csv = client.get("/v1/products/labour_market_position/table",
+                        params={**params, "format": "csv"}, headers=h)
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert rows[0].keys() >= {"quarter", "geo", "geo_label", "persons", "persons_flag"}
+    assert {r["geo"] for r in rows} >= {"10000", "_T"}
+    as_json = client.get("/v1/products/labour_market_position/table", params=params,
+                         headers=h).json()
+    assert len(as_json["data"]) == len(rows)
+    meta = as_json["metadata"]
+    assert meta["disclosure_control"]["threshold"] == 10 and meta["unit"] == "person"
+    assert {m["id"] for m in meta["measures"]} == {"persons", "working", "employment_rate_pct"}
+    stat = client.get("/v1/products/labour_market_position/table",
+                      params={**params, "format": "jsonstat"}, headers=h).json()
+    assert stat["version"] == "2.0" and stat["id"] == ["quarter", "geo", "sex", "measure"]
+    size = 1
+    for s in stat["size"]:
+        size *= s
+    assert size == len(stat["value"]) == 3 * len(rows)
+    first = as_json["data"][0]
+    assert stat["value"][:3] == [first["persons"], first["working"],
+                                 first["employment_rate_pct"]]
+
+
+def test_bad_table_requests_get_clear_errors(client: TestClient, api_home: dict) -> None:
+    h = auth(api_home, "vdab")
+    cases = {
+        ("nope", "quarter"): (404, "no product"),
+        ("labour_market_position", "geo:street"): (400, "no level 'street'"),
+        ("labour_market_position", "geo"): (400, "quarter"),
+        ("labour_market_position", "quarter,geo,sex,age,position"): (400, "limit is"),
+    }
+    for (product, dims), (status, text) in cases.items():
+        r = client.get(f"/v1/products/{product}/table", params={"dims": dims}, headers=h)
+        assert r.status_code == status, (dims, r.text)
+        assert text in r.json()["error"], r.json()
+
+
+def test_same_cell_same_value_in_table_builder_and_sql(client: TestClient,
+                                                       api_home: dict) -> None:
+    h = auth(api_home, "wse")
+    by_muni = client.get("/v1/products/labour_market_position/table",
+                         params={"dims": "quarter,geo:municipality", "measures": "persons"},
+                         headers=h).json()["data"]
+    sql = client.post("/v1/sql", headers=h, json={
+        "query": "SELECT quarter, geo, persons FROM employment_by_municipality"}).json()
+    published = {(q, g): p for q, g, p in sql["rows"]}
+    assert published == {(r["quarter"], r["geo"]): r["persons"] for r in by_muni}
+    region = client.get("/v1/products/labour_market_position/table",
+                        params={"dims": "quarter,geo:region", "measures": "persons"},
+                        headers=h).json()["data"]
+    totals = client.get("/v1/products/labour_market_position/table",
+                        params={"dims": "quarter,geo:province", "measures": "persons",
+                                "totals": "true"}, headers=h).json()["data"]
+    filtered = client.get("/v1/products/labour_market_position/table",
+                          params={"dims": "quarter", "measures": "persons",
+                                  "filter": "sex=M,F"}, headers=h).json()["data"]
+    for r in region:
+        same = [t["persons"] for t in totals if t["quarter"] == r["quarter"] and t["geo"] == "_T"]
+        also = [f["persons"] for f in filtered if f["quarter"] == r["quarter"]]
+        assert same == also == [r["persons"]]
+
+
+def test_small_cells_are_withheld_and_others_perturbed_within_bounds(client: TestClient,
+                                                                     api_home: dict) -> None:
+    h = auth(api_home, "vdab")
+    data = client.get("/v1/products/labour_market_position/table",
+                      params={"dims": "quarter,geo:arrondissement,position:main_group",
+                              "measures": "persons"}, headers=h).json()["data"]
+    con = duckdb.connect(str(api_home["home"] / "warehouse" / "sdwh.duckdb"), read_only=True)
+    truth = {(q, a, str(g)): n for q, a, g, n in con.execute(
+        "SELECT quarter, arrondissement_refnis, sep_main_group, count(DISTINCT person_id) "
+        "FROM thematic.thm_labour_market_panel GROUP BY ALL").fetchall()}
+    withheld = 0
+    for r in data:
+        n = truth.get((r["quarter"], r["geo"], r["position"]), 0)
+        if 0 < n < 10:
+            assert r["persons"] is None and r["persons_flag"] == "c"
+            withheld += 1
+        else:
+            assert r["persons"] is not None and abs(r["persons"] - n) <= 2
+    assert withheld > 0  # the small warehouse does have small cells
+
+
+def test_guarded_sql_refuses_hostile_queries_through_the_api(client: TestClient,
+                                                             api_home: dict) -> None:
+    h = auth(api_home, "wse")
+    for query, rule in [("SELECT * FROM read_csv('/etc/passwd')", "table_function"),
+                        ("ATTACH 'x.duckdb' AS x", "not_select"),
+                        ("SELECT 1; DROP TABLE nwwz_flows", "multiple_statements"),
+                        ("SELECT * FROM cube_labour_market_position", "unknown_table")]:
+        r = client.post("/v1/sql", json={"query": query}, headers=h)
+        assert r.status_code == 400 and r.json()["rule"] == rule
+    tables = client.get("/v1/sql/tables", headers=h).json()["tables"]
+    assert {t["name"] for t in tables} >= {"employment_by_municipality", "nwwz_flows"}
+
+
+def test_every_query_is_audited_and_the_chain_verifies(client: TestClient,
+                                                       api_home: dict) -> None:
+    log = audit(api_home)
+    before = {e: len(list(log.events(e))) for e in ("api.table", "api.sql",
+                                                     "api.sql_refused")}
+    h = auth(api_home, "wse")
+    client.get("/v1/products/nwwz/table", params={"dims": "quarter", "format": "csv"},
+               headers=h)
+    client.get("/v1/products/nwwz/table", params={"dims": "quarter", "format": "csv"},
+               headers=h)  # cached answer: audited all the same
+    client.post("/v1/sql", json={"query": "SELECT count(*) FROM nwwz_flows"}, headers=h)
+    client.post("/v1/sql", json={"query": "PRAGMA version"}, headers=h)
+    after = {e: list(log.events(e)) for e in before}
+    assert len(after["api.table"]) == before["api.table"] + 2
+    assert [e["details"]["cached"] for e in after["api.table"][-2:]] == [False, True]
+    assert after["api.sql"][-1]["actor"] == "Departement WSE"
+    assert after["api.sql"][-1]["details"]["query"] == "SELECT count(*) FROM nwwz_flows"
+    assert after["api.sql_refused"][-1]["details"]["rule"] == "not_select"
+    assert log.verify().ok
+
+
+# ---------------------------------------------------------------- the running service
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(api_home: dict) -> Iterator[str]:
+    """`sdwh serve api` on a free loopback port; its process group is killed afterwards."""
+    port = _free_port()
+    env = {**os.environ, "SDWH_HOME": str(api_home["home"]), "SDWH_API_CELLKEY_KEY": CELLKEY}
+    proc = subprocess.Popen([sys.executable, "-m", "sdwh", "serve", "api", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError(proc.stdout.read().decode() if proc.stdout else "died")
+            time.sleep(0.3)
+        else:
+            raise AssertionError("the API did not come up within 90 s")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.e2e
+def test_service_listens_on_loopback_only(service: str) -> None:
+    port = int(service.rsplit(":", 1)[1])
+    assert httpx.get(f"{service}/docs").status_code == 200
+    spec = httpx.get(f"{service}/openapi.json").json()
+    assert "/v1/products/{product_id}/table" in spec["paths"]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1)
+        other = [a for a in {i[4][0] for i in socket.getaddrinfo(socket.gethostname(), None,
+                                                                 socket.AF_INET)}
+                 if not a.startswith("127.")]
+        if other:
+            assert s.connect_ex((other[0], port)) != 0
+
+
+@pytest.mark.e2e
+def test_schemathesis_fuzzing_finds_no_server_error(service: str, api_home: dict) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(f"{service}/openapi.json")
+    headers = auth(api_home, "wse")
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=25, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def check(case: object) -> None:
+            case.call_and_validate(headers=headers, timeout=30)  # type: ignore[attr-defined]
+
+        try:
+            check()
+        except Exception as err:  # collect every operation's failure, then report them all
+            failures.append(f"{operation.label}: {str(err)[:600]}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.e2e
+def test_documentation_examples_run_against_the_service(service: str, api_home: dict) -> None:
+    """The curl and Python examples of docs/policy-services.md, as written."""
+    doc = (ROOT / "docs" / "policy-services.md").read_text()
+    env = {**os.environ, "SDWH_API_URL": service,
+           "SDWH_TOKEN": api_home["tokens"]["wse"]["token"]}
+    python_blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+    assert python_blocks
+    for block in python_blocks:
+        out = subprocess.run([sys.executable, "-c", block], env=env, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, block + out.stderr[-2000:]
+    curl_blocks = re.findall(r"```bash\n(curl .*?)```", doc, re.S)
+    assert curl_blocks
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed; the Python examples ran")
+    for block in curl_blocks:
+        out = subprocess.run(["bash", "-euo", "pipefail", "-c", block], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout, block + out.stderr[-2000:]
