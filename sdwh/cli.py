@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "deliveries": ("sdwh.deliveries.commands", "deliveries",
                    "Show the delivery register and supplier timeliness."),
     "build": ("sdwh.warehouse.commands", "build", "Build the warehouse with dbt."),
+    "serve": ("sdwh.serve", "app", "Run a service: the enclave hub, the policy-service API."),
     "disclosure": ("disclosure.cli", "app", "Statistical disclosure control of tables and "
                    "microdata."),
     "audit": ("sdwh.audit.commands", "app", "Verify and read the hash-chained audit log."),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,37 @@ class Settings(BaseSettings):
                                    description="Seconds a guarded SQL query may run.")
     api_cache_entries: int = Field(default=2048, ge=0,
                                    description="Protected tables kept in the answer cache.")
+    hub_mode: Literal["secure", "development"] = Field(
+        default="secure", description="Enclave hub: `secure` refuses to start without its "
+        "isolation; `development` runs servers unisolated (laptops, never real data).")
+    hub_ip: str = Field(default="127.0.0.1", description="Address the enclave hub binds.")
+    hub_port: int = Field(default=8000, description="Port of the enclave hub.")
+    hub_runtime_dir: Path = Field(default=Path("/run/sdwh-hub"),
+                                  description="Root-owned directory for the hub's sockets and "
+                                  "the sessions' audit spools (outside the data root).")
+    hub_enclave_env: Path | None = Field(
+        default=None, description="Python environment of the researcher side (JupyterLab, "
+        "kernel). Unset: .venv-enclave beside the code.")
+    hub_session_bytes: int = Field(default=64 * 1024 * 1024, ge=0,
+                                   description="Bytes one server session may send to the "
+                                   "browser, JupyterLab's own assets excluded.")
+    hub_idle_timeout: int = Field(default=3600, ge=1,
+                                  description="Seconds without activity before a server stops.")
+    hub_max_age: int = Field(default=8 * 3600, ge=1,
+                             description="Seconds a server and a login last at most.")
+    hub_cull_every: int = Field(default=300, ge=1,
+                                description="Seconds between idle-culler rounds.")
+    hub_auth: Literal["totp", "oidc"] = Field(
+        default="totp", description="Login: hub accounts with password + TOTP, or OpenID "
+        "Connect with MFA at the identity provider.")
+    hub_oidc_authorize_url: str = Field(default="", description="OIDC authorization endpoint.")
+    hub_oidc_token_url: str = Field(default="", description="OIDC token endpoint.")
+    hub_oidc_userdata_url: str = Field(default="", description="OIDC userinfo endpoint.")
+    hub_oidc_client_id: str = Field(default="", description="OIDC client id of the hub.")
+    hub_oidc_client_secret: SecretStr | None = Field(default=None,
+                                                     description="OIDC client secret.")
+    hub_oidc_callback_url: str = Field(default="", description="Public URL of "
+                                       "/hub/oauth_callback.")
 
     @cached_property
     def root(self) -> Path:

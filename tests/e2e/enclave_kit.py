@@ -1,0 +1,319 @@
+"""Helpers for driving a real enclave hub: fixture projects, system accounts, the hub process,
+and an HTTP/websocket client that logs in with password + TOTP like a browser would.
+
+Used by the end-to-end tests and by benchmarks/bench_hub.py. Everything talks to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def can_isolate() -> str | None:
+    """Why the secure hub cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root"
+    if not (REPO / ".venv-enclave" / "bin" / "jupyterhub-singleuser").exists():
+        return "enclave environment missing (make hub-env)"
+    return None
+
+
+# ---------------------------------------------------------------------- fixture data
+def make_project(settings, project_id: str, researchers: list[str], rows: int = 500,
+                 end: date | None = None, secret_marker: str = "") -> Path:
+    """A registered, active project with a small frozen extract in the registry's layout."""
+    from sdwh.projects.registry import Registry
+
+    registry = Registry(settings)
+    today = date.today()
+    registry.create(
+        "vsa-intake", id=project_id, title=f"Fixture project {project_id}",
+        organisation="KU Leuven", legal_basis="GDPR art. 89", accredited=researchers,
+        datasets=["thm_labour_market_panel"], variables=["quarter", "age_band"],
+        period_from="2024Q1", period_to="2025Q4", start_date=today - timedelta(days=30),
+        end_date=end or today + timedelta(days=30),
+        retention_until=(end or today + timedelta(days=30)) + timedelta(days=365))
+    registry.approve(project_id, "vsa-staff", deliberation_ref="IVC/25/001")
+    registry.activate(project_id, "vsa-staff")
+    for name in researchers:
+        registry.grant(project_id, name, "vsa-staff")
+    root = settings.root / "projects" / project_id / "extracts"
+    folder = root / "e0001"
+    folder.mkdir(parents=True, exist_ok=True)
+    bands = ["15-24", "25-49", "50-64", "65+"]
+    table = pa.table({
+        "person_id": [f"{project_id[:3]}{i:06d}{secret_marker}" for i in range(rows)],
+        "quarter": [f"2024Q{1 + i % 4}" for i in range(rows)],
+        "age_band": [bands[i % 4] for i in range(rows)],
+    })
+    pq.write_table(table, folder / "thm_labour_market_panel.parquet")
+    manifest = {
+        "project": project_id, "extract_id": "e0001",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "created_by": "test",
+        "key_id": "fixture", "authorisation": {"period_from": "2024Q1", "period_to": "2025Q4"},
+        "tables": {"thm_labour_market_panel": {
+            "file": "thm_labour_market_panel.parquet", "rows": rows, "persons": rows,
+            "columns": ["person_id", "quarter", "age_band"]}},
+        "risk_report": {"file": "risk.json", "summary": {}},
+    }
+    (folder / "extract.json").write_text(json.dumps(manifest))
+    for path in folder.iterdir():
+        path.chmod(0o444)
+    folder.chmod(0o555)
+    (root / "current").symlink_to("e0001")
+    return folder
+
+
+@dataclass
+class OsAccounts:
+    """System accounts made for a test run; ``remove`` deletes them with their homes."""
+
+    names: list[str] = field(default_factory=list)
+
+    def add(self, name: str) -> None:
+        subprocess.run(["userdel", "--remove", name], capture_output=True)
+        subprocess.run(["useradd", "--create-home", "--shell", "/usr/sbin/nologin",
+                        "--user-group", name], check=True, capture_output=True)
+        home = Path(f"/home/{name}")
+        home.chmod(0o700)
+        self.names.append(name)
+
+    def remove(self) -> None:
+        for name in self.names:
+            subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+            subprocess.run(["userdel", "--remove", name], capture_output=True)
+        self.names.clear()
+
+
+def enrol(settings, username: str, role: str = "researcher") -> str:
+    """An enrolled hub account with PASSWORD; returns its TOTP secret."""
+    from sdwh.enclave.hub import config, totp
+    from sdwh.enclave.hub.accounts import AccountStore, Role
+
+    secret = totp.new_secret()
+    AccountStore(config.accounts_path(settings)).add_enrolled(username, Role(role), PASSWORD,
+                                                              secret)
+    return secret
+
+
+def fresh_code(secret: str, used: set[tuple[str, int]]) -> str:
+    """A TOTP code not used before for ``secret`` (waits for the next step if needed)."""
+    from sdwh.enclave.hub import totp
+
+    while True:
+        step = int(time.time() // 30)
+        if (secret, step) not in used:
+            used.add((secret, step))
+            return totp.code_at(secret, time.time())
+        time.sleep(30 - time.time() % 30 + 0.2)
+
+
+# ---------------------------------------------------------------------- the hub process
+@dataclass
+class Hub:
+    process: subprocess.Popen
+    url: str
+    log: Path
+    started_in: float
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(40)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def start_hub(home: Path, extra_env: dict[str, str] | None = None, timeout: float = 120) -> Hub:
+    """Run ``jupyterhub -f jupyterhub_config.py`` as ``sdwh serve hub`` does; wait until up."""
+    port = free_port()
+    env = {**os.environ, "SDWH_HOME": str(home), "SDWH_HUB_PORT": str(port),
+           "PYTHONPATH": str(REPO), **(extra_env or {})}
+    state = home / "hub"
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log = state / "jupyterhub.log"
+    started = time.monotonic()
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(REPO / "jupyterhub_config.py")],
+            env=env, cwd=state, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    hub = Hub(process, url, log, 0.0)
+    import urllib.request
+
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"hub exited {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url + "/hub/api/", timeout=2)
+            hub.started_in = time.monotonic() - started
+            return hub
+        except OSError:
+            time.sleep(0.2)
+    hub.stop()
+    raise RuntimeError(f"hub did not come up:\n{log.read_text()[-3000:]}")
+
+
+# ---------------------------------------------------------------------- a researcher's client
+class Client:
+    """One logged-in person: hub cookies, proxy cookie and an API token."""
+
+    def __init__(self, hub_url: str, username: str) -> None:
+        self.hub_url = hub_url
+        self.username = username
+        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.token: str | None = None
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def login(self, password: str, code: str) -> int:
+        async with self.session.get(f"{self.hub_url}/hub/login") as r:
+            page = await r.text()
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
+        async with self.session.post(
+                f"{self.hub_url}/hub/login",
+                data={"username": self.username, "password": password, "otp": code,
+                      "_xsrf": xsrf}, allow_redirects=False) as r:
+            return r.status
+
+    def _xsrf_header(self) -> dict[str, str]:
+        for cookie in self.session.cookie_jar:
+            if cookie.key == "_xsrf":
+                return {"X-XSRFToken": cookie.value}
+        return {}
+
+    async def make_token(self) -> str:
+        async with self.session.post(
+                f"{self.hub_url}/hub/api/users/{self.username}/tokens",
+                json={"note": "e2e", "expires_in": 3600}, headers=self._xsrf_header()) as r:
+            assert r.status in (200, 201), await r.text()
+            self.token = (await r.json())["token"]
+        return self.token
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    async def spawn(self, project: str, timeout: float = 120) -> tuple[int, str]:
+        """Start the project's server; (status of the request, final state or error)."""
+        base = f"{self.hub_url}/hub/api/users/{self.username}/servers/{project}"
+        async with self.session.post(base, json={}, headers=self.auth()) as r:
+            status, text = r.status, await r.text()
+        if status not in (201, 202):
+            return status, text
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            async with self.session.get(f"{self.hub_url}/hub/api/users/{self.username}",
+                                        headers=self.auth()) as r:
+                server = (await r.json())["servers"].get(project)
+            if server and server.get("ready"):
+                return status, "ready"
+            if server is None or (not server.get("pending") and not server.get("ready")):
+                return status, "failed"
+            await asyncio.sleep(0.3)
+        return status, "timeout"
+
+    async def stop_server(self, project: str) -> int:
+        async with self.session.delete(
+                f"{self.hub_url}/hub/api/users/{self.username}/servers/{project}",
+                headers=self.auth()) as r:
+            return r.status
+
+    def server_url(self, project: str, path: str = "") -> str:
+        return f"{self.hub_url}/user/{self.username}/{project}/{path.lstrip('/')}"
+
+    async def get(self, url: str, auth: bool = True, **kwargs) -> tuple[int, bytes, dict]:
+        headers = self.auth() if auth else {}
+        async with self.session.get(url, headers=headers, allow_redirects=False, **kwargs) as r:
+            return r.status, await r.read(), dict(r.headers)
+
+    async def execute(self, project: str, code: str, timeout: float = 60) -> dict:
+        """Run ``code`` in a new kernel of the project's server; stdout, error, seconds."""
+        started = time.monotonic()
+        async with self.session.post(self.server_url(project, "api/kernels"), json={},
+                                     headers=self.auth()) as r:
+            assert r.status == 201, (r.status, await r.text())
+            kernel = (await r.json())["id"]
+        try:
+            return await self._run(project, kernel, code, timeout, started)
+        finally:
+            async with self.session.delete(self.server_url(project, f"api/kernels/{kernel}"),
+                                           headers=self.auth()):
+                pass
+
+    async def _run(self, project: str, kernel: str, code: str, timeout: float,
+                   started: float) -> dict:
+        url = self.server_url(project, f"api/kernels/{kernel}/channels").replace("http", "ws", 1)
+        msg_id = uuid.uuid4().hex
+        out: list[str] = []
+        error = None
+        async with self.session.ws_connect(url, headers=self.auth(), max_msg_size=0) as ws:
+            await ws.send_json({
+                "header": {"msg_id": msg_id, "username": self.username, "session": msg_id,
+                           "msg_type": "execute_request", "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+                "content": {"code": code, "silent": False, "store_history": False,
+                            "user_expressions": {}, "allow_stdin": False}})
+            first_output = None
+            while True:
+                msg = await asyncio.wait_for(ws.receive(), timeout)
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    error = error or f"websocket closed ({msg.type.name}, {ws.close_code})"
+                    break
+                data = json.loads(msg.data)
+                if data.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = data["msg_type"]
+                if kind == "stream":
+                    out.append(data["content"]["text"])
+                    first_output = first_output or time.monotonic()
+                elif kind == "error":
+                    error = f"{data['content']['ename']}: {data['content']['evalue']}"
+                elif kind == "status" and data["content"]["execution_state"] == "idle":
+                    break
+        return {"stdout": "".join(out), "error": error,
+                "seconds": time.monotonic() - started,
+                "first_output": (first_output - started) if first_output else None}
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def cleanup_home(home: Path) -> None:
+    for path in home.rglob("*"):
+        try:
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o755)
+        except OSError:
+            pass
+    shutil.rmtree(home, ignore_errors=True)
