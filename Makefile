@@ -9,11 +9,12 @@ export SDWH_HOME ?= $(CURDIR)/var
 DEMO_PERSONS ?= 20000
 DEMO_SEED ?= 42
 
-.PHONY: demo test install lint unit benchmark clean help
+.PHONY: demo test install lint unit benchmark clean help hub hub-env chromium
 
 help:
 	@echo "make demo   set up and run synth -> ingest -> deliveries report on synthetic data (SDWH_HOME=$(SDWH_HOME))"
 	@echo "make test   set up and run the test suite (lint + pytest)"
+	@echo "make hub    start the remote-access enclave (JupyterHub, as root) with demo accounts"
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
@@ -34,6 +35,40 @@ $(ACRO_STAMP):
 	$(ACRO_VENV)/bin/pip install -q acro==1.0.2
 	@touch $(ACRO_STAMP)
 
+# The enclave's researcher side (JupyterLab, kernel, pandas, DuckDB) runs under researcher
+# accounts, which cannot reach a Python under /root: it gets Debian's python3 and its own
+# environment, with JupyterLab's download/export plugins disabled and locked.
+ENCLAVE_VENV := .venv-enclave
+ENCLAVE_STAMP := $(ENCLAVE_VENV)/.installed
+ENCLAVE_PYTHON ?= /usr/bin/python3
+ENCLAVE_PACKAGES := jupyterhub jupyterlab ipykernel pandas duckdb pyarrow numpy pydantic \
+	pydantic-settings sqlglot pyyaml
+LAB_LOCKED := @jupyterlab/docmanager-extension:download @jupyterlab/filebrowser-extension:download \
+	@jupyterlab/filebrowser-extension:open-browser-tab @jupyterlab/notebook-extension:export \
+	@jupyterlab/apputils-extension:announcements @jupyterlab/extensionmanager-extension:plugin \
+	@jupyterlab/terminal-extension:plugin
+
+$(ENCLAVE_STAMP): constraints.txt
+	@test -x $(ENCLAVE_PYTHON) && $(ENCLAVE_PYTHON) -c 'import ensurepip' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv; }
+	$(ENCLAVE_PYTHON) -m venv $(ENCLAVE_VENV)
+	$(ENCLAVE_VENV)/bin/pip install -q -c constraints.txt $(ENCLAVE_PACKAGES)
+	@for id in $(LAB_LOCKED); do \
+	  $(ENCLAVE_VENV)/bin/jupyter labextension disable --level=sys_prefix $$id >/dev/null 2>&1; \
+	  $(ENCLAVE_VENV)/bin/jupyter labextension lock --level=sys_prefix $$id >/dev/null 2>&1; done
+	@touch $(ENCLAVE_STAMP)
+
+hub-env: $(ENCLAVE_STAMP)
+
+# Headless Chromium from Debian for the enclave's browser tests (Playwright drives it; no
+# browser download).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The enclave hub on 127.0.0.1:8000 with demo accounts (as root: it creates system accounts
+# and network namespaces). Ctrl-C stops it and removes the demo accounts.
+hub: $(STAMP) $(ENCLAVE_STAMP)
+	$(BIN)/sdwh serve hub --demo
+
 install: $(STAMP)
 
 lint: $(STAMP)
@@ -42,7 +77,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit disclosure/tests
 
-test: $(STAMP) $(ACRO_STAMP) lint
+test: $(STAMP) $(ACRO_STAMP) $(ENCLAVE_STAMP) chromium lint
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 demo: $(STAMP)
@@ -58,6 +93,7 @@ demo: $(STAMP)
 	$(BIN)/sdwh build
 	$(BIN)/sdwh deliveries
 	@echo "Results are under $(SDWH_HOME): landing/ (deliveries), raw/ (pseudonymised Parquet), quarantine/, register.sqlite"
+	@echo "Remote-access enclave: run 'make hub' (as root) to start JupyterHub on 127.0.0.1:8000 with demo accounts (docs/researcher-guide.md)."
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth_ingest.py
