@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 
 from disclosure.microdata import measure_risk, suda2
-from disclosure.protect import Method, protect_table
+from disclosure.protect import METHODS, Method, protect_table
 from disclosure.rules import RuleParams, TableSpec
 from sdwh.console import console, emit
 from sdwh.errors import SdwhError
@@ -129,18 +129,22 @@ def protect(file: Path, dims: str = typer.Option(..., help="Table dimensions, co
             hierarchy: str = typer.Option(None, help="e.g. geo=municipality>province"),
             rules: str = typer.Option(None, help="Overrides: nk=2:0.9,p=0.1,pq=0.2:1"),
             threshold: int = typer.Option(10, help="Minimum distinct contributors."),
-            method: str = typer.Option("auto", help="optimal | fast | auto"),
+            method: str = typer.Option("auto", help="optimal | hypercube | fast | auto"),
             time_budget: float = typer.Option(30.0, help="Seconds before the safe fallback."),
+            exact_audit: bool = typer.Option(False, help="Exact LP intervals for every "
+                                             "suppressed primary (slower on big tables)."),
             output: Annotated[Path | None, typer.Option(help="Write cells as CSV.")] = None,
             as_json: bool = JSON) -> None:
     """Primary and secondary cell suppression (τ-Argus/sdcTable semantics: OPT as a HiGHS MILP,
-    a fast LP heuristic, time budget with audited fallback) and the LP feasibility audit."""
-    if method not in ("optimal", "fast", "auto"):
-        raise SdwhError(f"Unknown method {method!r}.", "Use optimal, fast or auto.")
+    a GHMITER-like hypercube method, a fast LP heuristic, time budget with audited fallback)
+    and the feasibility audit that proves every primary's protection."""
+    if method not in METHODS:
+        raise SdwhError(f"Unknown method {method!r}.", f"Use one of {', '.join(METHODS)}.")
     df = read_input(file)
     cells, res, problem = protect_table(df, _spec(dims, hierarchy), value=value, unit=unit,
                                         weight=weight, params=_params(rules, threshold),
-                                        method=cast(Method, method), time_budget=time_budget)
+                                        method=cast(Method, method), time_budget=time_budget,
+                                        exact_audit=exact_audit)
     if output is not None:
         cells.drop(columns=["top"]).to_csv(output, index=False)
     emit({"file": str(file), **res.summary(problem)}, as_json, _render)

@@ -1,19 +1,26 @@
-"""Secondary cell suppression for linked and hierarchical tables, with an LP audit.
+"""Secondary cell suppression for linked and hierarchical tables, with an audit that proves it.
 
 The table is a vector of non-negative cells ``a`` with additivity constraints ``A a = 0``
-(every total minus its children). An intruder who sees the published cells solves
+(:mod:`disclosure.problem`). An intruder who sees the published cells solves
 ``min / max a_p  s.t.  A z = 0, z ≥ 0, z_j = a_j for published j``. A pattern protects
 primary cell p when that interval reaches ``a_p + upper_p`` and ``a_p − lower_p``.
 
 * ``optimal``: one MILP (Fischetti–Salazar compact model: for every primary and direction an
   attacker deviation ``y`` with ``A y = 0`` that may only use suppressed cells) minimising the
   information loss, solved by HiGHS under a time limit.
+* ``hypercube``: one cheapest additive hypercube deviation per primary and direction
+  (:mod:`disclosure.hypercube`), vectorised; directions without a feasible hypercube get
+  the LP repair of ``fast``. Milliseconds per primary: the method for large tables.
 * ``fast``: the LP-based sequential heuristic: per primary and direction, the cheapest
   deviation (unsuppressed cells cost their weight, suppressed ones nothing) is found by one LP
-  and its support is suppressed. The suppressed set only grows and the intruder's polytope
-  with it, so every primary stays protected: safe by construction, verified by the audit.
-* ``auto``: the optimal model under the time budget; if it does not finish or its pattern
-  fails the audit, the fast pattern (audited) is returned instead.
+  and its support is suppressed. Works on any linear system (linked tables without a grid).
+* ``auto``: the optimal model when small, else ``hypercube`` (or ``fast`` for problems without
+  a cross-classification), all under the time budget; a pattern that is late or fails the
+  audit is replaced by suppressing every cell, which is audited too.
+
+Every method returns its deviations as *witnesses*; the audit (:mod:`disclosure.audit`)
+re-checks them and solves LPs only for what they do not prove. The suppressed set of the
+heuristics only grows, so a witness found early stays valid.
 """
 
 from __future__ import annotations
@@ -29,48 +36,24 @@ from pydantic import BaseModel, ConfigDict
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from disclosure.rules import (
-    RuleParams,
-    TableSpec,
-    add_zero_cells,
-    apply_rules,
-    cell_stats,
-    required_protection,
+from disclosure.audit import AuditResult, audit
+from disclosure.hypercube import protect_hypercube
+from disclosure.problem import (
+    CellProblem,
+    Cost,
+    additivity_matrix,
+    build_problem,
+    cost_vector,
 )
-from sdwh.errors import SdwhError
+from disclosure.rules import RuleParams, TableSpec, add_zero_cells, apply_rules, cell_stats
 
-Method = Literal["optimal", "fast", "auto"]
-Cost = Literal["value", "count", "log"]
+__all__ = ["AuditResult", "CellProblem", "Cost", "Method", "Protection", "additivity_matrix",
+           "audit", "build_problem", "cost_vector", "protect", "protect_fast",
+           "protect_hypercube", "protect_optimal", "protect_table"]
+
+Method = Literal["optimal", "fast", "hypercube", "auto"]
+METHODS: tuple[str, ...] = ("optimal", "fast", "hypercube", "auto")
 TOL = 1e-6
-
-
-class CellProblem(BaseModel):
-    """A table ready for protection: values, additivity matrix, primaries, protection levels."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    values: np.ndarray
-    A: sparse.csr_matrix
-    primary: np.ndarray
-    upper: np.ndarray
-    lower: np.ndarray
-    cost: np.ndarray
-    scale: float = 1.0
-
-
-class AuditResult(BaseModel):
-    """Feasibility interval of every audited cell and whether each primary is protected."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    lo: np.ndarray
-    hi: np.ndarray
-    audited: np.ndarray
-    protected: np.ndarray
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        """True when every primary cell's interval meets its protection levels."""
-        return bool(self.protected.all())
 
 
 class Protection(BaseModel):
@@ -92,209 +75,142 @@ class Protection(BaseModel):
             "cells": len(problem.values), "primary": int(problem.primary.sum()),
             "secondary": int(sec.sum()), "method": self.method_used, "optimal": self.optimal,
             "seconds": round(self.seconds, 3), "audit_ok": self.audit.ok,
+            "audit_exact": self.audit.exact, "audit_seconds": round(self.audit.seconds, 3),
+            "audit_proofs": self.audit.proofs,
             "suppressed_value_share": float(problem.values[self.suppressed].sum() / tot)
             if tot else 0.0,
             "notes": self.notes,
         }
 
 
-# ---------------------------------------------------------------- building the problem
-
-
-def additivity_matrix(cells: pd.DataFrame, dims: Sequence[str]) -> sparse.csr_matrix:
-    """One row per (total, dimension): total − Σ children = 0, from the parent columns."""
-    keys = [c for d in dims for c in (d, f"{d}__level")]
-    index = {tuple(r): i for i, r in enumerate(cells[keys].itertuples(index=False, name=None))}
-    rows, cols, vals = [], [], []
-    groups: dict[tuple, int] = {}
-    for d_pos, d in enumerate(dims):
-        par = cells[f"{d}__parent"].to_numpy()
-        lev = cells[f"{d}__level"].to_numpy()
-        for i, rec in enumerate(cells[keys].itertuples(index=False, name=None)):
-            if par[i] is None or (isinstance(par[i], float) and np.isnan(par[i])):
-                continue
-            pkey = list(rec)
-            pkey[2 * d_pos], pkey[2 * d_pos + 1] = par[i], lev[i] + 1
-            parent = index.get(tuple(pkey))
-            if parent is None:
-                continue
-            row = groups.setdefault((d_pos, parent), len(groups))
-            rows.append(row)
-            cols.append(i)
-            vals.append(1.0)
-    for (_, parent), row in groups.items():
-        rows.append(row)
-        cols.append(parent)
-        vals.append(-1.0)
-    return sparse.csr_matrix((vals, (rows, cols)), shape=(len(groups), len(cells)))
-
-
-def cost_vector(values: np.ndarray, cost: Cost) -> np.ndarray:
-    """Information loss per suppressed cell: its value (τ-Argus default), 1, or log value."""
-    if cost == "value":
-        return np.abs(values) + 1.0
-    if cost == "count":
-        return np.ones(len(values))
-    return np.log1p(np.abs(values)) + 1.0
-
-
-def build_problem(cells: pd.DataFrame, dims: Sequence[str], params: RuleParams,
-                  magnitude: bool, cost: Cost = "value") -> CellProblem:
-    """Turn checked cells (from :func:`disclosure.rules.apply_rules`) into a CellProblem."""
-    values = cells["total"].to_numpy(dtype=float) if magnitude else cells["n_units"].to_numpy(
-        dtype=float)
-    if (values < 0).any():
-        raise SdwhError("The table has negative cell values; suppression assumes cells ≥ 0.",
-                        "Protect a non-negative variable, or shift it by a known constant.")
-    primary = (cells["status"] != "pass").to_numpy()
-    upper = np.where(primary, required_protection(cells, params, magnitude), 0.0)
-    lower = np.where(primary & magnitude, np.minimum(upper, values), 0.0)
-    # LP tolerances are absolute: work in units where the largest cell is 1e3
-    scale = max(values.max(initial=0.0) / 1e3, 1.0) if magnitude else 1.0
-    return CellProblem(values=values / scale, A=additivity_matrix(cells, dims), primary=primary,
-                       upper=upper / scale, lower=lower / scale,
-                       cost=cost_vector(values, cost), scale=scale)
-
-
-# ---------------------------------------------------------------- audit
-
-
-def audit(problem: CellProblem, suppressed: np.ndarray, cells: str = "primary") -> AuditResult:
-    """Exact feasibility intervals by LP for suppressed cells (primaries or all).
-
-    The intruder's LP: variables are the suppressed cells, published cells are constants,
-    every additivity row holds, cells are ≥ 0 with no upper bound. Protected means
-    ``hi ≥ a + upper − tol`` and ``lo ≤ a − lower + tol``.
-    """
-    t0 = time.perf_counter()
-    n = len(problem.values)
-    lo = problem.values.copy()
-    hi = problem.values.copy()
-    which = suppressed & (problem.primary if cells == "primary" else np.ones(n, bool))
-    sup = np.flatnonzero(suppressed)
-    if len(sup) and which.any():
-        h = _audit_model(problem, suppressed, sup)
-        pos = {c: k for k, c in enumerate(sup)}
-        for c in np.flatnonzero(which):
-            lo[c], hi[c] = _interval(h, pos[c], len(sup))
-    tol = TOL * np.maximum(1.0, np.abs(problem.values))
-    protected = ~problem.primary | (suppressed & (hi >= problem.values + problem.upper - tol)
-                                    & (lo <= problem.values - problem.lower + tol))
-    return AuditResult(lo=lo, hi=hi, audited=which, protected=protected,
-                       seconds=time.perf_counter() - t0)
-
-
-def _audit_model(problem: CellProblem, suppressed: np.ndarray, sup: np.ndarray) -> highspy.Highs:
-    A = problem.A.tocsc()
-    rhs = -(A[:, ~suppressed] @ problem.values[~suppressed])
-    sub = A[:, sup].tocsr()
-    keep = np.diff(sub.indptr) > 0
-    sub, rhs = sub[keep], rhs[keep]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(sup), sub.shape[0]
-    lp.col_cost_ = np.zeros(len(sup))
-    lp.col_lower_ = np.zeros(len(sup))
-    lp.col_upper_ = np.full(len(sup), highspy.kHighsInf)
-    slack = 1e-9 * (1.0 + np.abs(rhs))
-    lp.row_lower_ = rhs - slack
-    lp.row_upper_ = rhs + slack
-    csc = sub.tocsc()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = csc.indptr
-    lp.a_matrix_.index_ = csc.indices
-    lp.a_matrix_.value_ = csc.data
-    h.passModel(lp)
-    return h
-
-
-def _interval(h: highspy.Highs, k: int, n: int) -> tuple[float, float]:
-    out = []
-    for sense in (1.0, -1.0):
-        cost = np.zeros(n)
-        cost[k] = sense
-        h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
-        h.run()
-        status = h.getModelStatus()
-        if status == highspy.HighsModelStatus.kUnbounded:
-            out.append(np.inf * -sense)
-        elif status == highspy.HighsModelStatus.kOptimal:
-            out.append(sense * h.getInfo().objective_function_value)
-        else:  # an LP failure must never read as protection
-            out.append(np.nan)
-    return out[0], out[1]
+def _witness_matrix(rows: Sequence[np.ndarray], n: int) -> sparse.csr_matrix:
+    """Stack dense deviation vectors as sparse witness rows."""
+    if not rows:
+        return sparse.csr_matrix((0, n))
+    return sparse.csr_matrix(np.vstack(rows))
 
 
 # ---------------------------------------------------------------- fast method
 
 
-def protect_fast(problem: CellProblem, deadline: float | None = None) -> np.ndarray:
-    """LP-based sequential heuristic; returns a suppression mask that protects every primary."""
-    n = len(problem.values)
-    supp = problem.primary.copy()
-    A = problem.A.tocsc()
-    m = A.shape[0]
-    # variables: y+ (n), y- (n); rows: A y+ − A y− = 0
-    big = sparse.hstack([A, -A]).tocsc()
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = 2 * n, m
-    lp.col_cost_ = np.zeros(2 * n)
-    lp.col_lower_ = np.zeros(2 * n)
-    lp.col_upper_ = np.concatenate([np.full(n, highspy.kHighsInf), problem.values])
-    lp.row_lower_ = np.zeros(m)
-    lp.row_upper_ = np.zeros(m)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = big.indptr
-    lp.a_matrix_.index_ = big.indices
-    lp.a_matrix_.value_ = big.data
-    h.passModel(lp)
-    idx = np.arange(2 * n, dtype=np.int32)
-    order = np.argsort(-problem.values[problem.primary], kind="stable")
-    for p in np.flatnonzero(problem.primary)[order]:
-        for direction, need in ((1, problem.upper[p]), (-1, problem.lower[p])):
-            if need <= 0:
-                continue
-            if deadline is not None and time.perf_counter() > deadline:
-                raise TimeoutError("fast suppression exceeded its time budget")
-            supp |= _cheapest_support(h, problem, supp, p, direction, need, idx)
+class DeviationLP:
+    """The cheapest deviation LP of the fast method, built once and re-costed per primary.
+
+    Variables ``y+``, ``y−`` (n each) with ``A y+ − A y− = 0``, ``0 ≤ y− ≤ a``; the target
+    cell's ``y±`` is fixed to the need; unsuppressed cells cost ``cost/need``, suppressed ones
+    almost nothing.
+    """
+
+    def __init__(self, problem: CellProblem):
+        self.problem = problem
+        n = len(problem.values)
+        A = problem.A.tocsc()
+        m = A.shape[0]
+        big = sparse.hstack([A, -A]).tocsc()
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = 2 * n, m
+        lp.col_cost_ = np.zeros(2 * n)
+        lp.col_lower_ = np.zeros(2 * n)
+        lp.col_upper_ = np.concatenate([np.full(n, highspy.kHighsInf), problem.values])
+        lp.row_lower_ = np.zeros(m)
+        lp.row_upper_ = np.zeros(m)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = big.indptr
+        lp.a_matrix_.index_ = big.indices
+        lp.a_matrix_.value_ = big.data
+        h.passModel(lp)
+        self.h, self.n, self.idx = h, n, np.arange(2 * n, dtype=np.int32)
+
+    def cheapest(self, supp: np.ndarray, p: int, direction: int, need: float
+                 ) -> np.ndarray | None:
+        """Deviation ``y`` (y_p = direction · need) of least cost, or None if none exists."""
+        n, h, problem = self.n, self.h, self.problem
+        unit = np.where(supp, 1e-6, problem.cost / need)
+        h.changeColsCost(2 * n, self.idx, np.concatenate([unit, unit]))
+        lower = np.zeros(2 * n)
+        upper = np.concatenate([np.full(n, highspy.kHighsInf), problem.values])
+        col = p if direction > 0 else n + p
+        lower[col] = upper[col] = need
+        upper[n + p if direction > 0 else p] = 0.0
+        h.changeColsBounds(2 * n, self.idx, lower, upper)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        sol = np.asarray(h.getSolution().col_value)
+        y = sol[:n] - sol[n:]
+        y[np.abs(y) <= TOL * max(1.0, need)] = 0.0
+        return y
+
+
+def repair(problem: CellProblem, supp: np.ndarray,
+           directions: Sequence[tuple[int, int, float]], deadline: float | None = None,
+           lp: DeviationLP | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Protect the given (cell, direction, need) by LP deviations; grows ``supp`` in place."""
+    lp = lp or DeviationLP(problem)
+    a = problem.values
+    zmax, zmin = a.copy(), a.copy()
+    found: list[np.ndarray] = []
+    for p, direction, need in directions:
+        if (zmax[p] >= a[p] + need) if direction > 0 else (zmin[p] <= a[p] - need):
+            continue
+        if deadline is not None and time.perf_counter() > deadline:
+            raise TimeoutError("fast suppression exceeded its time budget")
+        y = lp.cheapest(supp, p, direction, need)
+        if y is None:
+            continue  # no deviation exists at all: the audit will report it
+        supp |= y != 0
+        found.append(y)
+        np.maximum(zmax, a + y, out=zmax)
+        np.minimum(zmin, a + y, out=zmin)
+    return supp, found
+
+
+def _directions(problem: CellProblem) -> list[tuple[int, int, float]]:
+    prim = np.flatnonzero(problem.primary)
+    order = prim[np.argsort(-problem.values[prim], kind="stable")]
+    return [(int(p), d, float(need)) for p in order
+            for d, need in ((1, problem.upper[p]), (-1, problem.lower[p])) if need > 0]
+
+
+def protect_fast(problem: CellProblem, deadline: float | None = None,
+                 with_witnesses: bool = False
+                 ) -> np.ndarray | tuple[np.ndarray, sparse.csr_matrix]:
+    """LP-based sequential heuristic; a suppression mask that protects every primary.
+
+    A direction already proven by an earlier deviation (a feasible point reaching the bound)
+    is skipped.
+    """
+    supp, found = repair(problem, problem.primary.copy(), _directions(problem), deadline)
+    if with_witnesses:
+        return supp, _witness_matrix(found, len(problem.values))
     return supp
 
 
-def _cheapest_support(h: highspy.Highs, problem: CellProblem, supp: np.ndarray, p: int,
-                      direction: int, need: float, idx: np.ndarray) -> np.ndarray:
-    n = len(problem.values)
-    unit = np.where(supp, 1e-6, problem.cost / need)
-    h.changeColsCost(2 * n, idx, np.concatenate([unit, unit]))
-    lower = np.zeros(2 * n)
-    upper = np.concatenate([np.full(n, highspy.kHighsInf), problem.values])
-    col = p if direction > 0 else n + p
-    lower[col] = upper[col] = need
-    other = n + p if direction > 0 else p
-    upper[other] = 0.0
-    h.changeColsBounds(2 * n, idx, lower, upper)
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return np.zeros(n, bool)  # no deviation exists at all: audit will report it
-    y = np.asarray(h.getSolution().col_value)
-    flow = y[:n] + y[n:]
-    return flow > TOL * np.maximum(1.0, need)
+def hypercube_pattern(problem: CellProblem, deadline: float | None = None
+                      ) -> tuple[np.ndarray, sparse.csr_matrix, int]:
+    """Hypercube pattern plus LP repair of the directions it could not serve."""
+    supp, W, left = protect_hypercube(problem, deadline=deadline)
+    if left:
+        supp, found = repair(problem, supp, left, deadline)
+        W = sparse.vstack([W, _witness_matrix(found, len(problem.values))]).tocsr()
+    return supp, W, len(left)
 
 
 # ---------------------------------------------------------------- optimal method
 
 
-def protect_optimal(problem: CellProblem, time_limit: float) -> tuple[np.ndarray | None, bool]:
-    """Compact MILP; returns (pattern or None, proven optimal)."""
+def protect_optimal(problem: CellProblem, time_limit: float
+                    ) -> tuple[np.ndarray | None, bool, sparse.csr_matrix]:
+    """Compact MILP; returns (pattern or None, proven optimal, the attacker deviations)."""
     n = len(problem.values)
     A = problem.A.tocsr()
     m = A.shape[0]
     jobs = [(p, d, need) for p in np.flatnonzero(problem.primary)
             for d, need in ((1, problem.upper[p]), (-1, problem.lower[p])) if need > 0]
     if not jobs:
-        return problem.primary.copy(), True
+        return problem.primary.copy(), True, _witness_matrix([], n)
     big_m = problem.values.sum() + problem.upper.sum() + 1.0
     nv = n + n * len(jobs)  # x (binary) then one y block per job
     blocks, lo_c, hi_c = [], [], []
@@ -325,8 +241,10 @@ def protect_optimal(problem: CellProblem, time_limit: float) -> tuple[np.ndarray
     res = milp(c, constraints=cons, integrality=integrality, bounds=Bounds(lb, ub),
                options={"time_limit": time_limit, "disp": False})
     if res.x is None:
-        return None, False
-    return res.x[:n] > 0.5, res.status == 0
+        return None, False, _witness_matrix([], n)
+    pattern = res.x[:n] > 0.5
+    ys = [np.where(pattern, res.x[n + j * n:n + (j + 1) * n], 0.0) for j in range(len(jobs))]
+    return pattern, res.status == 0, _witness_matrix(ys, n)
 
 
 def _shift(A: sparse.csr_matrix, off: int, nv: int) -> sparse.csr_matrix:
@@ -339,40 +257,73 @@ def _milp_size(problem: CellProblem) -> int:
     return len(problem.values) * max(jobs, 1)
 
 
+def _suppress_all(problem: CellProblem, deadline: float | None
+                  ) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """Publish nothing: safe, and still audited (witnesses from hypercubes when possible)."""
+    everything = np.ones(len(problem.values), dtype=bool)
+    if problem.nodes is None:
+        return everything, _witness_matrix([], len(problem.values))
+    try:
+        _, W, _ = protect_hypercube(problem, deadline=deadline, start=everything)
+    except TimeoutError:
+        W = _witness_matrix([], len(problem.values))
+    return everything, W
+
+
 def protect(problem: CellProblem, method: Method = "auto", time_budget: float = 30.0,
-            max_milp_vars: int = 20_000) -> Protection:
+            max_milp_vars: int = 20_000, exact_audit: bool = False) -> Protection:
     """Primary + secondary suppression under a time budget, always returning an audited pattern.
 
-    ``auto`` tries the MILP when its size is at most ``max_milp_vars`` continuous variables and
-    within ~60 % of the budget, then falls back to the fast method; ``optimal`` insists on the
-    MILP (falling back only if it finds nothing); ``fast`` runs the heuristic alone.
+    ``auto`` tries the MILP when its size is at most ``max_milp_vars`` continuous variables
+    (within 60 % of the budget), else the hypercube method (the fast LP method for problems
+    without a cross-classification); ``optimal`` insists on the MILP (falling back to the fast
+    method only if it finds nothing); ``fast`` and ``hypercube`` run alone. Whatever ran, a
+    pattern that exceeds the budget or fails its audit is replaced by suppressing every cell.
+    The audit proves protection from the methods' witnesses (``exact_audit`` computes exact
+    intervals instead).
     """
     t0 = time.perf_counter()
+    deadline = t0 + time_budget
     notes: list[str] = []
-    pattern, proven, used = None, False, "fast"
-    if method == "optimal" or (method == "auto" and _milp_size(problem) <= max_milp_vars):
-        limit = time_budget if method == "optimal" else 0.6 * time_budget
-        pattern, proven = protect_optimal(problem, limit)
-        used = "optimal"
-        if pattern is None:
-            notes.append(f"MILP found no pattern within {limit:.1f} s; used the fast method.")
-    elif method == "auto":
-        notes.append("MILP too large for the budget; used the fast method.")
+    empty = _witness_matrix([], len(problem.values))
+    pattern, W, proven, used = None, empty, False, method
+    if method == "auto":
+        small = _milp_size(problem) <= max_milp_vars
+        used = "optimal" if small else ("hypercube" if problem.nodes is not None else "fast")
+        if not small:
+            notes.append(f"MILP too large for the budget; used the {used} method.")
+    try:
+        if used == "optimal":
+            limit = time_budget if method == "optimal" else 0.6 * time_budget
+            pattern, proven, W = protect_optimal(problem, limit)
+            if pattern is None:
+                notes.append(f"MILP found no pattern within {limit:.1f} s; used the fast method.")
+                used = "fast"
+        if used == "hypercube":
+            pattern, W, n_left = hypercube_pattern(problem, deadline)
+            if n_left:
+                notes.append(f"{n_left} direction(s) had no feasible hypercube; repaired by LP.")
+        if used == "fast":
+            pattern, W = protect_fast(problem, deadline, with_witnesses=True)
+    except TimeoutError:
+        notes.append(f"the {used} method exceeded the {time_budget:g} s budget")
+        pattern = None
+    check = None
     if pattern is not None:
-        check = audit(problem, pattern)
-        if not check.ok:
+        check = audit(problem, pattern, witnesses=W, exact=exact_audit)
+        if not check.ok and used == "optimal":
             notes.append("MILP pattern failed the audit (numerical); used the fast method.")
-            pattern = None
-    if pattern is None:
-        used, proven = "fast", False
-        try:
-            pattern = protect_fast(problem, deadline=t0 + time_budget)
-        except TimeoutError:
-            # suppressing every cell publishes nothing: safe, and the audit still proves it
-            used, pattern = "suppress_all", np.ones(len(problem.values), dtype=bool)
-            notes.append(f"fast method exceeded the {time_budget:g} s budget; "
-                         "fell back to suppressing every cell")
-        check = audit(problem, pattern)
+            used, proven = "fast", False
+            pattern, W = protect_fast(problem, deadline, with_witnesses=True)
+            check = audit(problem, pattern, witnesses=W, exact=exact_audit)
+        elif not check.ok:
+            notes.append(f"the {used} pattern failed its audit")
+    if check is None or not check.ok:
+        # suppressing every cell publishes nothing: safe, and the audit still proves it
+        used, proven = "suppress_all", False
+        pattern, W = _suppress_all(problem, None)
+        notes.append("fell back to suppressing every cell")
+        check = audit(problem, pattern, witnesses=W, exact=exact_audit)
     return Protection(suppressed=pattern, method_used=used, optimal=proven,
                       seconds=time.perf_counter() - t0, audit=check, notes=notes)
 
@@ -380,19 +331,20 @@ def protect(problem: CellProblem, method: Method = "auto", time_budget: float = 
 def protect_table(data: Any, spec: TableSpec, value: str | None = None, unit: str | None = None,
                   weight: str | None = None, params: RuleParams | None = None,
                   method: Method = "auto", cost: Cost = "value", time_budget: float = 30.0,
-                  structural_zeros: Sequence[dict[str, str]] = ()
+                  structural_zeros: Sequence[dict[str, str]] = (), exact_audit: bool = False
                   ) -> tuple[pd.DataFrame, Protection, CellProblem]:
     """Check rules, suppress, audit: returns the cell table with a ``suppressed`` column.
 
     Cells are counts of distinct units when ``value`` is None, otherwise (weighted) sums.
+    ``lo``/``hi`` are the intruder's bounds the audit proved (exact with ``exact_audit``).
     """
     params = params or RuleParams()
-    stats = cell_stats(data, spec, value=value, unit=unit, weight=weight, n_top=max(2,
-                                                                                     params.nk_n))
+    stats = cell_stats(data, spec, value=value, unit=unit, weight=weight,
+                       n_top=max(2, params.nk_n))
     cells = apply_rules(add_zero_cells(stats, spec, structural_zeros), params,
                         magnitude=value is not None)
     problem = build_problem(cells, list(spec.dims), params, value is not None, cost)
-    result = protect(problem, method, time_budget)
+    result = protect(problem, method, time_budget, exact_audit=exact_audit)
     cells = cells.assign(primary=problem.primary, suppressed=result.suppressed,
                          lo=result.audit.lo * problem.scale, hi=result.audit.hi * problem.scale)
     return cells, result, problem

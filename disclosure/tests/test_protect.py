@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import sparse
 
+from disclosure.audit import verify_witnesses
+from disclosure.hypercube import protect_hypercube
 from disclosure.protect import audit, protect, protect_fast, protect_table
 from disclosure.rules import RuleParams, TableSpec
 
@@ -29,7 +32,12 @@ def test_suppressed_count_cannot_be_recovered_from_margins():
     cells, res, _prob = protect_table(df, TableSpec.flat(["a", "b"]), method="fast")
     assert res.audit.ok
     prim = cells[cells["primary"] & cells["suppressed"]]
-    assert (prim["hi"] >= 10).all()  # the intruder cannot prove the count is below 10
+    small = prim["n_units"] > 0
+    assert (prim.loc[small, "hi"] >= 10).all()  # the count cannot be proven below 10
+    assert (prim.loc[~small, "hi"] >= 1).all()  # an empty cell cannot be proven empty
+    exact, _, _ = protect_table(df, TableSpec.flat(["a", "b"]), method="fast", exact_audit=True)
+    # proven bounds lie inside the exact intervals
+    assert (exact["hi"] >= cells["hi"] - 1e-9).all() and (exact["lo"] <= cells["lo"] + 1e-9).all()
 
 
 def test_tiny_budget_falls_back_to_an_audited_safe_pattern():
@@ -38,7 +46,7 @@ def test_tiny_budget_falls_back_to_an_audited_safe_pattern():
                        "c": rng.choice(list("mf"), 300)})
     _, res, _ = protect_table(df, TableSpec.flat(["a", "b", "c"]), method="auto",
                               time_budget=0.001)
-    assert res.method_used in ("fast", "suppress_all") and res.audit.ok and res.notes
+    assert res.method_used in ("hypercube", "fast", "suppress_all") and res.audit.ok and res.notes
 
 
 def test_optimal_is_never_costlier_than_fast():
@@ -53,13 +61,28 @@ def test_optimal_is_never_costlier_than_fast():
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 1)),
                 min_size=20, max_size=150),
-       st.sampled_from(["fast", "optimal"]))
+       st.sampled_from(["fast", "optimal", "hypercube"]))
 def test_every_protected_pattern_passes_its_audit(rows, method):
     df = pd.DataFrame(rows, columns=["a", "b", "c"]).astype(str)
     _, res, prob = protect_table(df, TableSpec.flat(["a", "b", "c"]), method=method,
                                  time_budget=5)
     assert res.audit.ok
     assert audit(prob, res.suppressed, cells="all").ok
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["a1", "a2", "a3", "b1", "b2", "c1"]),
+                          st.integers(0, 2), st.floats(0, 1e5, allow_nan=False)),
+                min_size=10, max_size=120))
+def test_hypercube_witnesses_are_real_deviations_on_hierarchies(rows):
+    df = pd.DataFrame(rows, columns=["mun", "sex", "v"]).astype({"sex": str})
+    df["prov"] = df["mun"].str[0]
+    spec = TableSpec(dims={"geo": ["mun", "prov"], "sex": ["sex"]})
+    _, res, prob = protect_table(df, spec, value="v", method="hypercube", time_budget=5)
+    exact = audit(prob, res.suppressed, exact=True)
+    assert res.audit.ok and exact.ok  # the proof and the exact LPs agree
+    supp, W, _ = protect_hypercube(prob)
+    assert verify_witnesses(prob, supp, W).all()
 
 
 @settings(max_examples=15, deadline=None)
@@ -80,3 +103,15 @@ def test_hierarchical_table_is_protected_at_every_level():
     _cells, res, prob = protect_table(df, spec, method="auto")
     assert res.audit.ok and prob.A.shape[0] > 0
     assert protect(prob, "fast").audit.ok
+
+
+def test_forged_witness_is_rejected_and_does_not_prove_protection():
+    df = pd.DataFrame({"a": list("xxxxxxxxxxxxyyyyyyyyyyyyz"), "b": list("pq" * 12 + "p")})
+    _, res, prob = protect_table(df, TableSpec.flat(["a", "b"]), method="hypercube")
+    fake = np.zeros((1, len(prob.values)))
+    p = int(np.flatnonzero(prob.primary)[0])
+    fake[0, p] = 100.0  # moves a primary without moving its totals: not a deviation
+    assert not verify_witnesses(prob, res.suppressed, sparse.csr_matrix(fake)).any()
+    published = ~prob.primary  # nothing but the primaries suppressed: margins give them away
+    bad = audit(prob, prob.primary.copy(), witnesses=sparse.csr_matrix(fake), exact=False)
+    assert published.any() and not bad.ok
