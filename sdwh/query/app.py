@@ -229,7 +229,8 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
         return {"products": [_product_summary(p) for p in st.catalogue.products],
                 "quarters": st.meta.get("quarters", "").split(",")}
 
-    @app.get("/v1/products/{product_id}", tags=["catalogue"])
+    @app.get("/v1/products/{product_id}", tags=["catalogue"],
+             responses={404: {"model": ErrorBody}})
     def product(product_id: str, token: Token = tables_role) -> dict[str, Any]:
         """Full definition of a product: levels, measures, definitions, disclosure rules."""
         p = _product_or_404(st, product_id)
@@ -241,7 +242,8 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
                 "measures": [m.model_dump(exclude={"condition"}) for m in p.measures],
                 "derived": [d.model_dump() for d in p.derived]}
 
-    @app.get("/v1/products/{product_id}/codes/{dimension}", tags=["catalogue"])
+    @app.get("/v1/products/{product_id}/codes/{dimension}", tags=["catalogue"],
+             responses={404: {"model": ErrorBody}})
     def codes(product_id: str, dimension: str,
               level: Annotated[str | None, Query(max_length=40)] = None,
               token: Token = tables_role) -> dict[str, Any]:
@@ -271,7 +273,7 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
                                filters={k: tuple(v) for k, v in body.filters.items()},
                                totals=body.totals)
         except ValidationError as err:
-            raise ApiError(422, "The table request is not valid: "
+            raise ApiError(400, "The table request is not valid: "
                            + "; ".join(e["msg"] for e in err.errors()), "") from err
         key = (req.cache_key(), fmt)
         hit = cache.get(key)
@@ -340,7 +342,7 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
                              measures=[m.strip() for m in measures.split(",") if m.strip()],
                              filters=filters, totals=totals)
         except ValidationError as err:
-            raise ApiError(422, "The table request is not valid: "
+            raise ApiError(400, "The table request is not valid: "
                            + "; ".join(e["msg"] for e in err.errors()), "") from err
         return _table(product_id, body, format, who, request)
 

@@ -105,8 +105,8 @@ def parse_one_select(query: str) -> exp.Expression:
     """Exactly one statement, and it is a query (SELECT or a set operation of SELECTs)."""
     try:
         statements = [s for s in sqlglot.parse(query, dialect="duckdb") if s is not None]
-    except (ParseError, SqlglotError) as err:
-        first = str(err).splitlines()[0][:200]
+    except (ParseError, SqlglotError, RecursionError, ValueError) as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
         raise SqlRefused("parse", f"The query could not be parsed: {first}.",
                          "Check the SQL syntax (DuckDB dialect).") from err
     if not statements:
@@ -207,8 +207,8 @@ def check_sql(query: str, catalogue: SqlCatalogue) -> str:
     try:
         qualified = qualify(tree, schema=schema, dialect="duckdb", validate_qualify_columns=True,
                             quote_identifiers=True, identify=True)
-    except (OptimizeError, SqlglotError) as err:
-        first = str(err).splitlines()[0][:200]
+    except (OptimizeError, SqlglotError, KeyError, ValueError, RecursionError) as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
         raise SqlRefused("unknown_column", f"The query names something that is not in the "
                          f"published catalogue: {first}.",
                          "GET /v1/sql/tables lists the tables and their columns.") from err
