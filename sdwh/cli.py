@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Draw survey samples from the population register (TTP)."),
     "project": ("sdwh.projects.commands", "app",
                 "Research projects, authorisations and frozen extracts."),
+    "airlock": ("sdwh.airlock.commands", "app",
+                "Output checking and release of export requests."),
 }
 
 

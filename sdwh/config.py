@@ -91,6 +91,19 @@ class Settings(BaseSettings):
     hub_oidc_callback_url: str = Field(default="", description="Public URL of "
                                        "/hub/oauth_callback.")
 
+    airlock_checkers: str = Field(
+        default="", description="Accounts of VSA output checkers, comma separated.")
+    airlock_max_file_bytes: int = Field(default=16 * 1024 * 1024, ge=1,
+                                        description="Largest file an export request may hold.")
+    airlock_max_rows: int = Field(default=5000, ge=1,
+                                  description="Most rows a table output may have.")
+    airlock_fast_path: bool = Field(
+        default=False, description="One review suffices for requests whose files are all of a "
+        "safe class (model summaries) with a passing automatic check.")
+    airlock_fast_path_sample: float = Field(
+        default=0.25, ge=0, le=1,
+        description="Share of fast-path releases drawn for an ex-post second review.")
+
     @cached_property
     def root(self) -> Path:
         """The data root as an absolute path."""

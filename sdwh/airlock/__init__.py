@@ -1,0 +1,1 @@
+"""The airlock: export requests from the enclave, automatic SDC checks, blinded review, release."""
