@@ -9,7 +9,7 @@ export SDWH_HOME ?= $(CURDIR)/var
 DEMO_PERSONS ?= 20000
 DEMO_SEED ?= 42
 
-.PHONY: demo test install lint unit benchmark clean help hub hub-env chromium
+.PHONY: demo test test-spark install lint unit benchmark clean help hub hub-env chromium
 
 help:
 	@echo "make demo   set up and run synth -> ingest -> deliveries report on synthetic data (SDWH_HOME=$(SDWH_HOME))"
@@ -79,6 +79,18 @@ unit: $(STAMP)
 
 test: $(STAMP) $(ACRO_STAMP) $(ENCLAVE_STAMP) chromium lint
 	$(BIN)/pytest -q -n 2 --dist loadfile
+
+# Scale-out check (issue 9): the same dbt project built on Spark (pyspark in-process, Java 17)
+# on a small synthetic sample, compared with the DuckDB build; also validates infra/ configs.
+SCALEOUT_STAMP := $(VENV)/.installed-scaleout
+
+$(SCALEOUT_STAMP): $(STAMP) pyproject.toml constraints.txt
+	@command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,scaleout]'
+	@touch $(SCALEOUT_STAMP)
+
+test-spark: $(SCALEOUT_STAMP)
+	$(BIN)/pytest -q -m spark tests/spark
 
 demo: $(STAMP)
 	$(BIN)/sdwh synth --persons $(DEMO_PERSONS) --from 2023Q1 --to 2025Q4 --seed $(DEMO_SEED)
