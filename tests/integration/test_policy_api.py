@@ -106,8 +106,8 @@ def test_token_cli_stores_only_hashes_and_lists_without_secrets(api_home: dict) 
         assert t["token"].split("_")[2].encode() not in raw
     assert (api_home["home"] / "query" / "tokens.sqlite").stat().st_mode & 0o077 == 0
     assert api_home["revoked"]["revoked_at"]
-    refused = sdwh(api_home["home"], "api", "token", "create", "x", "--role", "admin",
-                   check=False)
+    refused = sdwh(api_home["home"], "api", "token", "create", "Some service", "--role",
+                   "admin", check=False)
     assert "Unknown role" in refused["error"]
 
 
