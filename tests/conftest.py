@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import io
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,6 +37,56 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def settings(home: Path) -> Settings:
     return Settings()
+
+
+#: The small warehouse most integration tests read: built once per test run, copied per module.
+SMALL_WAREHOUSE = {"persons": "2000", "from": "2024Q1", "to": "2025Q4", "seed": "7"}
+TEST_TTP_KEY = "ab" * 32
+
+
+def _run_sdwh(home: Path, *args: str) -> None:
+    env = {**os.environ, "SDWH_HOME": str(home), "SDWH_TTP_KEY": TEST_TTP_KEY}
+    run = subprocess.run([sys.executable, "-m", "sdwh", *args], capture_output=True, text=True,
+                         env=env, check=False)
+    if run.returncode != 0 and args[0] != "ingest":  # synthetic defects reject some deliveries
+        raise RuntimeError(f"sdwh {' '.join(args)} failed:\n{run.stdout}\n{run.stderr}")
+
+
+@pytest.fixture(scope="session")
+def small_warehouse_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """synth → ingest → build once for the whole run, shared by the xdist workers.
+
+    The workers' temporary roots share a parent; a lock there makes the first worker build
+    while the others wait (the pattern pytest-xdist documents for once-per-run fixtures).
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if base.name.startswith("popen-gw") else base
+    template = root / "small-warehouse"
+    with (root / "small-warehouse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (template / "READY").exists():
+            shutil.rmtree(template, ignore_errors=True)
+            w = SMALL_WAREHOUSE
+            _run_sdwh(template, "synth", "--persons", w["persons"], "--from", w["from"],
+                      "--to", w["to"], "--seed", w["seed"])
+            _run_sdwh(template, "ingest", "--json")
+            _run_sdwh(template, "build", "--json")
+            (template / "READY").touch()
+    return template
+
+
+@pytest.fixture(scope="module")
+def small_warehouse(small_warehouse_template: Path,
+                    tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the small built warehouse (a data root), for one test module.
+
+    Staging views read the raw store by absolute path, so they still point at the template's
+    raw files: fine for readers of the warehouse; a module that ingests more must rebuild.
+    """
+    home = tmp_path_factory.mktemp("warehouse-home")
+    shutil.copytree(small_warehouse_template, home, dirs_exist_ok=True, symlinks=True)
+    (home / "READY").unlink()
+    return home
 
 
 def dmfa_row(i: int, quarter: str = "2024Q3", **overrides: Any) -> dict[str, str]:

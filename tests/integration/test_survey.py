@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+TEST_TTP_KEY = "ab" * 32  # the key tests/conftest.py builds the small warehouse with
+
 DESIGN = """\
 name: lfs-test
 reference_quarter: 2025Q4
@@ -30,7 +32,7 @@ contact_fields: [insz, municipality_refnis, birth_year, household_key]
 
 
 def sdwh(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SDWH_HOME": str(home), "SDWH_TTP_KEY": "cd" * 32}
+    env = {**os.environ, "SDWH_HOME": str(home), "SDWH_TTP_KEY": TEST_TTP_KEY}
     run = subprocess.run([sys.executable, "-m", "sdwh", *args], capture_output=True, text=True,
                          env=env, check=False)
     if check and run.returncode != 0:
@@ -39,13 +41,10 @@ def sdwh(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    home = tmp_path_factory.mktemp("survey-home")
+def world(small_warehouse: Path) -> dict:
+    home = small_warehouse
     design = home / "design.yml"
     design.write_text(DESIGN)
-    sdwh(home, "synth", "--persons", "1500", "--from", "2025Q1", "--to", "2025Q4", "--seed", "3")
-    sdwh(home, "ingest", "--json", check=False)  # synthetic defects reject some deliveries
-    sdwh(home, "build", "--json")
     drawn = json.loads(sdwh(home, "sample", "draw", "--design", str(design), "--seed", "9",
                             "--json").stdout)
     again = json.loads(sdwh(home, "sample", "draw", "--design", str(design), "--seed", "9",
