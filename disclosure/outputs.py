@@ -1,8 +1,11 @@
 """Output checks for research outputs leaving the enclave, each returning a Verdict.
 
 A verdict carries its own evidence — rule, parameters, failing cells, library version and
-SHA-256 of the inputs — so an output checker (and an audit years later) can see why a
-statistic was released or held back without re-running anything.
+SHA-256 of the input columns it read — so an output checker (and an audit years later) can
+see why a statistic was released or held back without re-running anything.
+
+Table checks stay close to the cost of the aggregation they check: the input is wrapped as
+Arrow without a copy, hashed from its buffers, and aggregated in one DuckDB pass.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from disclosure._frame import require_columns, sha256_frame, to_pandas
+from disclosure._frame import require_columns, sha256_columns, to_arrow, to_pandas
 from disclosure.rules import RuleParams, TableSpec, add_zero_cells, apply_rules, cell_stats
 
 Status = Literal["pass", "fail", "review"]
@@ -42,15 +46,16 @@ class Verdict(BaseModel):
 
 
 def _table_verdict(check: str, cells: pd.DataFrame, dims: Sequence[str], params: RuleParams,
-                   digest: str) -> Verdict:
+                   table: pa.Table, cols: Sequence[str]) -> Verdict:
     bad = cells[cells["status"] != "pass"]
     failing = [{**{d: r[d] for d in dims}, "n_units": int(r["n_units"]),
                 "rules": r["failed_rules"]} for _, r in bad.iterrows()]
     status: Status = "fail" if (bad["status"] == "fail").any() else (
         "review" if len(bad) else "pass")
     return Verdict(check=check, status=status, rule_parameters=params.model_dump(),
-                   failing_cells=failing, input_sha256=digest,
-                   evidence={"cells": len(cells), "failing": len(bad)})
+                   failing_cells=failing, input_sha256=sha256_columns(table, cols),
+                   evidence={"cells": len(cells), "failing": len(bad),
+                             "input_rows": table.num_rows, "input_columns": list(cols)})
 
 
 def frequency_table(data: Any, dims: Sequence[str], unit: str | None = None,
@@ -58,11 +63,12 @@ def frequency_table(data: Any, dims: Sequence[str], unit: str | None = None,
                     margins: bool = True) -> Verdict:
     """Counts: threshold on distinct units and zeros (class disclosure)."""
     params = params or RuleParams()
-    df = to_pandas(data)
+    cols = [*dims, *(c for c in (unit, weight) if c)]
+    table = to_arrow(data, cols)
     spec = TableSpec.flat(dims, margins)
-    cells = apply_rules(add_zero_cells(cell_stats(df, spec, unit=unit, weight=weight), spec),
+    cells = apply_rules(add_zero_cells(cell_stats(table, spec, unit=unit, weight=weight), spec),
                         params, magnitude=False)
-    return _table_verdict("frequency_table", cells, dims, params, sha256_frame(df))
+    return _table_verdict("frequency_table", cells, dims, params, table, cols)
 
 
 def magnitude_table(data: Any, dims: Sequence[str], value: str, unit: str | None = None,
@@ -70,11 +76,12 @@ def magnitude_table(data: Any, dims: Sequence[str], value: str, unit: str | None
                     statistic: Literal["sum", "mean"] = "sum", margins: bool = True) -> Verdict:
     """Sums and means: threshold, (n,k)-dominance, p % / (p,q), negatives → review."""
     params = params or RuleParams()
-    df = to_pandas(data)
+    cols = [*dims, value, *(c for c in (unit, weight) if c)]
+    table = to_arrow(data, cols)
     spec = TableSpec.flat(dims, margins)
-    cells = apply_rules(cell_stats(df, spec, value=value, unit=unit, weight=weight,
+    cells = apply_rules(cell_stats(table, spec, value=value, unit=unit, weight=weight,
                                    n_top=max(2, params.nk_n)), params, magnitude=True)
-    return _table_verdict(f"magnitude_table_{statistic}", cells, dims, params, sha256_frame(df))
+    return _table_verdict(f"magnitude_table_{statistic}", cells, dims, params, table, cols)
 
 
 def quantiles(data: Any, value: str, qs: Sequence[float], unit: str | None = None,
@@ -96,7 +103,8 @@ def quantiles(data: Any, value: str, qs: Sequence[float], unit: str | None = Non
             failing.append({"quantile": q, "rule": "individual_value", "units_with_value": shared})
     return Verdict(check="quantiles", status="fail" if failing else "pass",
                    rule_parameters=params.model_dump() | {"qs": list(qs)},
-                   failing_cells=failing, input_sha256=sha256_frame(df),
+                   failing_cells=failing,
+                   input_sha256=sha256_columns(df, [value] + ([unit] if unit else [])),
                    evidence={"n_units": len(vals)})
 
 
@@ -145,5 +153,6 @@ def histogram(data: Any, value: str, bins: int | Sequence[float] = 10, unit: str
     status: Status = "fail" if any(f["rule"] == "threshold" for f in failing) else (
         "review" if failing else "pass")
     return Verdict(check="histogram", status=status, rule_parameters=params.model_dump(),
-                   failing_cells=failing, input_sha256=sha256_frame(df),
+                   failing_cells=failing,
+                   input_sha256=sha256_columns(df, [value] + ([unit] if unit else [])),
                    evidence={"counts": counts.tolist(), "edges": edges.tolist()})

@@ -89,3 +89,25 @@ def test_record_keys_depend_on_the_secret_and_are_uniform():
     k2 = record_keys(range(20000), b"s2")
     assert not np.allclose(k1, k2)
     assert abs(k1.mean() - 0.5) < 0.01 and ((k1 >= 0) & (k1 < 1)).all()
+
+
+def test_input_checksum_depends_on_values_not_on_storage():
+    import duckdb
+    import pyarrow as pa
+
+    from disclosure._frame import sha256_columns
+
+    df = _df()
+    ref = sha256_columns(df, ["a", "b"])
+    table = pa.Table.from_pandas(df[["a", "b"]], preserve_index=False)
+    rechunked = pa.Table.from_batches(table.to_batches(max_chunksize=7))
+    assert sha256_columns(rechunked, ["a", "b"]) == ref
+    assert sha256_columns(df.astype({"a": object}), ["a", "b"]) == ref
+    assert sha256_columns(duckdb.sql("select a, b from df"), ["a", "b"]) == ref
+    moved = pd.DataFrame({"a": ["xy", "z"]}), pd.DataFrame({"a": ["x", "yz"]})
+    assert sha256_columns(moved[0], ["a"]) != sha256_columns(moved[1], ["a"])
+    with_null = df.copy()
+    with_null.loc[3, "a"] = None
+    assert sha256_columns(with_null, ["a"]) != sha256_columns(df, ["a"])
+    v = frequency_table(df, ["a", "b"])
+    assert v.input_sha256 == ref and v.evidence["input_columns"] == ["a", "b"]
