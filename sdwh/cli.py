@@ -29,6 +29,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "disclosure": ("disclosure.cli", "app", "Statistical disclosure control of tables and "
                    "microdata."),
     "audit": ("sdwh.audit.commands", "app", "Verify and read the hash-chained audit log."),
+    "publish": ("sdwh.publish.commands", "publish",
+                "Publish a VOS release: protected indicators in open formats, with revisions."),
+    "catalog": ("sdwh.catalog.commands", "app",
+                "Write and validate the DCAT-AP catalogue and the variable dictionary."),
+    "site": ("sdwh.publish.site", "site", "Build the static publication site from releases."),
+    "feedback": ("sdwh.feedback.commands", "app",
+                 "Report data errors and keep the error register per dataset."),
     "api": ("sdwh.query.commands", "app",
             "Standard products for policy services: build cubes, manage API tokens."),
     "sample": ("sdwh.sampling.commands", "app",

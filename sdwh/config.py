@@ -104,6 +104,14 @@ class Settings(BaseSettings):
         default=0.25, ge=0, le=1,
         description="Share of fast-path releases drawn for an ex-post second review.")
 
+    publish_threshold: int = Field(
+        default=10, ge=1,
+        description="Published cells need at least this many distinct persons (and so do "
+        "their complements); smaller ones are suppressed.")
+    publish_base_url: str = Field(
+        default="https://statistiek.vlaanderen.be/sdwh",
+        description="Public address the site and releases are served from (DCAT links).")
+
     @cached_property
     def root(self) -> Path:
         """The data root as an absolute path."""

@@ -1,0 +1,393 @@
+"""Disclosure control of the publication tables: primary + secondary suppression, audited.
+
+The publication models hold pre-aggregated cells. One *problem* covers the cells of one
+independent table (e.g. one quarter × age band) of one or more linked indicators. Its
+variables are every (cell, count table) pair: the published counts, their complements
+(residents not working, …), with the additivity rows of each count table (T = M + F; a
+municipality total is the sum of its parts, …), the identities ``complement = plus − minus``
+inside a cell, and links between indicators that publish the same count (working residents
+20-64 appear in the employment rate and the work shares). ``disclosure.protect`` then finds
+a suppression pattern; a cell is suppressed whole (all its measures) when any of its
+variables is, which only grows the pattern, and the grown pattern is audited by LP again.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import highspy
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from disclosure.protect import TOL, CellProblem, cost_vector, protect_fast
+from disclosure.rules import RuleParams, apply_rules, required_protection
+from sdwh.errors import SdwhError
+from sdwh.publish.indicators import CountTable, Indicator
+
+REGION = "02000"
+
+
+@dataclass(frozen=True)
+class GeoParents:
+    """Parent area of every REFNIS code (2025 boundaries), from the code-list seeds."""
+
+    parent: dict[str, str]
+
+    @classmethod
+    def from_seeds(cls, seeds_dir: Path) -> GeoParents:
+        parent: dict[str, str] = {}
+        with (seeds_dir / "refnis_municipality_flanders_2025.csv").open() as fh:
+            for row in csv.DictReader(fh):
+                parent[row["refnis"]] = row["arrondissement_refnis"]
+        with (seeds_dir / "refnis_arrondissement_flanders.csv").open() as fh:
+            for row in csv.DictReader(fh):
+                parent[row["refnis"]] = row["province_refnis"]
+        with (seeds_dir / "refnis_province_region.csv").open() as fh:
+            for row in csv.DictReader(fh):
+                if row["level"] == "province":
+                    parent[row["refnis"]] = row["parent_refnis"]
+        return cls(parent)
+
+
+def additivity_groups(ind: Indicator, cells: pd.DataFrame,
+                      geo: GeoParents) -> list[tuple[int, list[int]]]:
+    """(total row, its parts' rows) for every additive relation among the cells."""
+    groups: list[tuple[int, list[int]]] = []
+    if ind.additivity == "breakdowns":
+        total = cells.index[(cells["breakdown"] == "total")]
+        if len(total):
+            for _, part in cells[cells["breakdown"] != "total"].groupby("breakdown", sort=True):
+                groups.append((int(total[0]), [int(i) for i in part.index]))
+        return groups
+    if ind.additivity != "sex_geo":
+        raise ValueError(ind.additivity)
+    key = {(s, g): int(i) for i, s, g in zip(cells.index, cells["sex_code"], cells["geo_refnis"],
+                                             strict=True)}
+    for (sex, code), row in sorted(key.items()):
+        if sex == "T":
+            parts = [key[(s, code)] for s in ("M", "F") if (s, code) in key]
+            groups.append((row, parts))
+    children: dict[tuple[str, str], list[int]] = defaultdict(list)
+    present = set(cells["geo_refnis"])
+    for (sex, code), row in sorted(key.items()):
+        up = geo.parent.get(code)
+        # the work shares skip arrondissements: a province's parts are then its provinces'
+        while up is not None and up not in present:
+            up = geo.parent.get(up)
+        if up is not None and (sex, up) in key:
+            children[(sex, up)].append(row)
+    for (sex, up), rows in sorted(children.items()):
+        groups.append((key[(sex, up)], rows))
+    return groups
+
+
+@dataclass
+class Block:
+    """The cells of one indicator inside a joint problem."""
+
+    indicator: Indicator
+    cells: pd.DataFrame  # rows of the model, index 0..n-1
+    offset: int = 0  # first variable of this block
+
+
+def _table_values(cells: pd.DataFrame, table: CountTable) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of a protected table and the distinct persons behind them (NaN: not defined)."""
+    plus = cells[table.plus].to_numpy(dtype=float)
+    value = plus - cells[table.minus].to_numpy(dtype=float) if table.minus is not None else plus
+    units = cells[table.units].to_numpy(dtype=float) if table.units else value
+    return value, units
+
+
+def build_joint_problem(blocks: Sequence[Block], geo: GeoParents, params: RuleParams,
+                        links: Sequence[tuple[str, str, str, str, Sequence[str]]] = ()
+                        ) -> tuple[CellProblem, pd.DataFrame]:
+    """One CellProblem for linked indicators; returns it with a variable index frame.
+
+    ``links``: (indicator a, table a, indicator b, table b, key columns): cells with equal
+    keys hold the same count in both.
+    """
+    var_rows: list[dict[str, Any]] = []
+    values: list[float] = []
+    units: list[float] = []
+    rows, cols, vals = [], [], []
+    n_eq = 0
+    where: dict[tuple[str, str], tuple[int, int]] = {}  # (indicator, table) -> (start, n)
+    start = 0
+    for block in blocks:
+        n = len(block.cells)
+        for table in block.indicator.protected:
+            v, u = _table_values(block.cells, table)
+            defined = ~np.isnan(v)
+            where[(block.indicator.id, table.id)] = (start, n)
+            for i in range(n):
+                var_rows.append({"indicator": block.indicator.id, "table": table.id, "cell": i,
+                                 "defined": bool(defined[i])})
+            values.extend(np.where(defined, v, 0.0))
+            units.extend(np.where(defined, u, 0.0))
+            start += n
+    for block in blocks:
+        groups = additivity_groups(block.indicator, block.cells, geo)
+        for table in block.indicator.protected:
+            s, _ = where[(block.indicator.id, table.id)]
+            defined = ~np.isnan(_table_values(block.cells, table)[0])
+            for total, parts in groups:
+                if not (defined[total] and defined[parts].all()):
+                    continue  # e.g. no labour force for the unemployment-duration breakdown
+                rows.append(n_eq)
+                cols.append(s + total)
+                vals.append(-1.0)
+                for p in parts:
+                    rows.append(n_eq)
+                    cols.append(s + p)
+                    vals.append(1.0)
+                n_eq += 1
+        # complement identities: plus − minus − complement = 0 inside a cell
+        by_column = {t.plus: t.id for t in block.indicator.protected if t.minus is None}
+        for table in block.indicator.protected:
+            if table.minus is None:
+                continue
+            s_c, n = where[(block.indicator.id, table.id)]
+            s_p, _ = where[(block.indicator.id, by_column[table.plus])]
+            s_m, _ = where[(block.indicator.id, by_column[table.minus])]
+            defined = ~np.isnan(_table_values(block.cells, table)[0])
+            for i in np.flatnonzero(defined):
+                rows.extend([n_eq] * 3)
+                cols.extend([s_p + i, s_m + i, s_c + i])
+                vals.extend([1.0, -1.0, -1.0])
+                n_eq += 1
+    by_id = {b.indicator.id: b for b in blocks}
+    for ind_a, tab_a, ind_b, tab_b, keys in links:
+        if ind_a not in by_id or ind_b not in by_id:
+            continue
+        a, b = by_id[ind_a].cells, by_id[ind_b].cells
+        s_a, _ = where[(ind_a, tab_a)]
+        s_b, _ = where[(ind_b, tab_b)]
+        index_a = {tuple(r): i for i, r in enumerate(a[list(keys)].itertuples(index=False))}
+        for j, r in enumerate(b[list(keys)].itertuples(index=False)):
+            i = index_a.get(tuple(r))
+            if i is not None:
+                rows.extend([n_eq, n_eq])
+                cols.extend([s_a + i, s_b + j])
+                vals.extend([1.0, -1.0])
+                n_eq += 1
+    A = sparse.csr_matrix((vals, (rows, cols)), shape=(n_eq, len(values)))
+    value_arr, unit_arr = np.asarray(values), np.asarray(units)
+    stats = pd.DataFrame({"n_units": unit_arr.astype(np.int64), "total": value_arr,
+                          "top": [[]] * len(value_arr), "n_negative": 0,
+                          "structural_zero": False})
+    checked = apply_rules(stats, params, magnitude=False)
+    index = pd.DataFrame(var_rows)
+    primary = (checked["status"] != "pass").to_numpy() & index["defined"].to_numpy()
+    upper = np.where(primary, required_protection(checked, params, magnitude=False), 0.0)
+    index["rule"] = np.where(primary, checked["failed_rules"], "")
+    problem = CellProblem(values=value_arr, A=A, primary=primary, upper=upper,
+                          lower=np.zeros(len(value_arr)), cost=cost_vector(value_arr, "value"))
+    residual = A @ value_arr
+    if np.abs(residual).max(initial=0.0) > 1e-6:
+        bad = int(np.argmax(np.abs(residual)))
+        raise SdwhError(f"publication cells do not add up (relation {bad} is off by "
+                        f"{residual[bad]:g}).",
+                        "Rebuild the warehouse (`sdwh build`); the publication models must "
+                        "be additive before disclosure control.")
+    return problem, index
+
+
+def close_singletons(A: sparse.csr_matrix, suppressed: np.ndarray, group: np.ndarray,
+                     cost: np.ndarray) -> np.ndarray:
+    """Suppress until no relation has exactly one suppressed member (a lone one is derivable).
+
+    A relation with one suppressed member gives that member away by subtraction; the cheapest
+    other member (whole cell: ``group`` ties a cell's variables together) joins it. This is the
+    classic hypercube rule; it is necessary, not sufficient, so the audit decides after it.
+    """
+    out = suppressed.copy()
+    members = [A.indices[A.indptr[r]:A.indptr[r + 1]] for r in range(A.shape[0])]
+    cells: dict[int, np.ndarray] = {}
+    for g in np.unique(group):
+        cells[int(g)] = np.flatnonzero(group == g)
+    changed = True
+    while changed:
+        changed = False
+        for m in members:
+            hidden = out[m]
+            if hidden.sum() == 1 and len(m) > 1:
+                open_ = m[~hidden]
+                pick = open_[np.argmin(cost[open_])]
+                out[cells[int(group[pick])]] = True
+                changed = True
+    return out
+
+
+def witness_audit(problem: CellProblem, suppressed: np.ndarray) -> np.ndarray:
+    """Intruder's proven upper bound per primary (≥ need means protected), by few LPs.
+
+    The intruder solves ``max z_p`` over ``{z ≥ 0, A z = 0, published z = a}``. Any feasible
+    ``z`` is a witness that the maximum is at least ``z_p``; one LP maximising the (scaled) sum
+    over all unproven primaries usually proves most of them at once. Primaries still unproven
+    get their own exact LP. Returns the witnessed bound (∞ when unbounded) for every variable.
+    """
+    n = len(problem.values)
+    bound = problem.values.copy()
+    need = problem.values + problem.upper
+    targets = np.flatnonzero(problem.primary & suppressed & (problem.upper > 0))
+    if not len(targets):
+        return bound
+    sup = np.flatnonzero(suppressed)
+    pos = np.full(n, -1)
+    pos[sup] = np.arange(len(sup))
+    A = problem.A.tocsc()
+    rhs = -(A[:, ~suppressed] @ problem.values[~suppressed])
+    sub = A[:, sup].tocsr()
+    keep = np.diff(sub.indptr) > 0
+    sub, rhs = sub[keep], rhs[keep]
+
+    # columns: z (suppressed cells), then t_k ≤ min(z_k, need_k) for every target k;
+    # maximising Σ t_k / need_k pushes as many targets as possible to their need at once
+    m, k = sub.shape[0], len(targets)
+    nz = len(sup)
+    link = sparse.csr_matrix((np.concatenate([np.ones(k), -np.ones(k)]),
+                              (np.concatenate([np.arange(k), np.arange(k)]),
+                               np.concatenate([pos[targets], nz + np.arange(k)]))),
+                             shape=(k, nz + k))
+    full = sparse.vstack([sparse.hstack([sub, sparse.csr_matrix((m, k))]), link]).tocsc()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = nz + k, m + k
+    lp.col_cost_ = np.zeros(nz + k)
+    lp.col_lower_ = np.zeros(nz + k)
+    lp.col_upper_ = np.concatenate([np.full(nz, highspy.kHighsInf), need[targets]])
+    lp.row_lower_ = np.concatenate([rhs, np.zeros(k)])
+    lp.row_upper_ = np.concatenate([rhs, np.full(k, highspy.kHighsInf)])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = full.indptr
+    lp.a_matrix_.index_ = full.indices
+    lp.a_matrix_.value_ = full.data
+    h.passModel(lp)
+    columns = np.arange(nz + k, dtype=np.int32)
+    slot = {int(t): nz + i for i, t in enumerate(targets)}
+
+    def solve(weights: np.ndarray) -> tuple[np.ndarray | None, bool]:
+        """Maximise weights · (z, t), warm-started from the previous basis."""
+        h.changeColsCost(nz + k, columns, -weights)
+        h.run()
+        status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kUnbounded:
+            return None, True
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise SdwhError("the disclosure audit LP failed; nothing was published.",
+                            f"HiGHS status: {h.modelStatusToString(status)}")
+        return np.asarray(h.getSolution().col_value), False
+
+    def reached(t: int, x: np.ndarray) -> bool:
+        return x[pos[t]] >= need[t] - TOL * max(1.0, need[t])
+
+    todo = [int(t) for t in targets]
+    while todo:
+        w = np.zeros(nz + k)
+        w[[slot[t] for t in todo]] = 1.0 / need[todo]
+        x, unbounded = solve(w)
+        if unbounded:
+            break
+        for t in todo:
+            bound[t] = max(bound[t], x[pos[t]])
+        left = [t for t in todo if not reached(t, x)]
+        if len(left) == len(todo):
+            break
+        todo = left
+    h.changeColsBounds(k, np.arange(nz, nz + k, dtype=np.int32), np.zeros(k), np.zeros(k))
+    for t in todo:  # exact maximum, one LP each
+        w = np.zeros(nz + k)
+        w[pos[t]] = 1.0
+        x, unbounded = solve(w)
+        bound[t] = np.inf if unbounded else x[pos[t]]
+    return bound
+
+
+@dataclass
+class Outcome:
+    """Suppression per cell of each indicator, plus the audit record of the problem."""
+
+    suppressed: dict[str, np.ndarray]  # indicator -> per-cell mask
+    primary: dict[str, np.ndarray]
+    rules: dict[str, list[str]]  # indicator -> failed rules per cell ("" when none)
+    record: dict[str, Any]
+
+
+def protect_cells(blocks: Sequence[Block], geo: GeoParents, params: RuleParams,
+                  links: Sequence[tuple[str, str, str, str, Sequence[str]]] = ()) -> Outcome:
+    """Suppress, widen to whole cells, and audit; raises if the final audit fails."""
+    problem, index = build_joint_problem(blocks, geo, params, links)
+    group = _cell_groups(index)
+    mask = close_singletons(problem.A, _widen(problem.primary, group), group, problem.cost)
+    hi = witness_audit(problem, mask)
+    method = "singletons"
+    weak = problem.primary & (hi < problem.values + problem.upper - TOL)
+    if weak.any():  # LP-based sequential suppression for the primaries still exposed
+        method = "singletons+fast"
+        rest = CellProblem(values=problem.values, A=problem.A, primary=mask,
+                           upper=np.where(weak, problem.upper, 0.0), lower=problem.lower,
+                           cost=problem.cost)
+        mask = close_singletons(problem.A, _widen(protect_fast(rest), group), group,
+                                problem.cost)
+        hi = witness_audit(problem, mask)
+    per_cell: dict[str, np.ndarray] = {}
+    for block in blocks:
+        rows = (index["indicator"] == block.indicator.id).to_numpy()
+        cell_ids = index.loc[rows, "cell"].to_numpy()
+        hit = np.zeros(len(block.cells), dtype=bool)
+        np.logical_or.at(hit, cell_ids, mask[rows])
+        per_cell[block.indicator.id] = hit
+    whole = mask
+    if (problem.primary & (hi < problem.values + problem.upper - TOL)).any():
+        raise SdwhError("the suppression pattern failed its audit: a protected cell could be "
+                        "derived from the published ones.",
+                        "This is a bug in disclosure control; nothing was published.")
+    primary = {b.indicator.id: np.zeros(len(b.cells), dtype=bool) for b in blocks}
+    rules: dict[str, list[str]] = {b.indicator.id: [""] * len(b.cells) for b in blocks}
+    ind_col, cell_col = index["indicator"].to_numpy(), index["cell"].to_numpy()
+    table_col, rule_col = index["table"].to_numpy(), index["rule"].to_numpy()
+    for k in np.flatnonzero(problem.primary):
+        ind, cell = ind_col[k], int(cell_col[k])
+        primary[ind][cell] = True
+        found = f"{table_col[k]}:{rule_col[k]}"
+        rules[ind][cell] = ";".join(sorted({*filter(None, rules[ind][cell].split(";")), found}))
+    audited = np.flatnonzero(problem.primary)
+    record = {
+        "variables": len(problem.values), "relations": int(problem.A.shape[0]),
+        "primary_variables": int(problem.primary.sum()),
+        "suppressed_variables": int(whole.sum()),
+        "method": method, "audit": "LP witness: intruder's upper bound >= value + "
+        "protection level for every primary", "audit_ok": True,
+        "intervals": [
+            {"indicator": ind_col[k], "table": table_col[k],
+             "cell": int(cell_col[k]), "value": float(problem.values[k]),
+             "required_upper": float(problem.upper[k]),
+             "intruder_upper_at_least": _num(hi[k])}
+            for k in audited],
+    }
+    return Outcome(per_cell, primary, rules, record)
+
+
+def _cell_groups(index: pd.DataFrame) -> np.ndarray:
+    """One id per (indicator, cell): a cell's variables are suppressed together."""
+    keys = list(zip(index["indicator"], index["cell"], strict=True))
+    ids = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    return np.array([ids[k] for k in keys])
+
+
+def _widen(mask: np.ndarray, group: np.ndarray) -> np.ndarray:
+    hit = np.zeros(group.max(initial=-1) + 1, dtype=bool)
+    np.logical_or.at(hit, group, mask)
+    return hit[group]
+
+
+def _num(x: float) -> float | None:
+    """JSON-safe bound: +∞ (unbounded) as None."""
+    return None if not np.isfinite(x) else round(float(x), 6)

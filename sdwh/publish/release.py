@@ -1,0 +1,370 @@
+"""``sdwh publish``: a VOS release from the publication layer, whole or not at all.
+
+A release ``YYYYQn`` holds every quarter up to ``YYYYQn`` of every indicator, protected by
+disclosure control, in four formats, with metadata, the SDC audit and the revision record
+against the previous release. It is written into a temporary folder beside the releases,
+every file fsynced, then renamed in one step: a crash leaves the earlier releases as they
+were and no half release. Nothing in it depends on the clock, so the same warehouse gives
+byte-identical releases.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from disclosure.rules import RuleParams
+from sdwh.config import Settings
+from sdwh.errors import SdwhError
+from sdwh.faults import failpoint
+from sdwh.publish import cells, formats
+from sdwh.publish.indicators import INDICATORS, Indicator
+from sdwh.publish.protection import Block, GeoParents, protect_cells
+
+RELEASE_ID = re.compile(r"^(\d{4})Q([1-4])$")
+LICENCE = "Modellicentie Gratis Hergebruik v1.0"
+LICENCE_URI = "https://data.vlaanderen.be/id/licentie/modellicentie-gratis-hergebruik/v1.0"
+#: indicators that publish the same count for the same cell (protected jointly)
+LINKS = (("employment_rate", "EMPLOYED", "work_shares", "WORKING", ("sex_code", "geo_refnis")),)
+SUPPLIER_NAMES = {
+    "rr": "Rijksregister (national register)", "rsz": "RSZ (social security, DmfA)",
+    "rsvz": "RSVZ (self-employed)", "rva": "RVA (unemployment benefits)",
+    "vdab": "VDAB (jobseekers)", "podmi": "POD MI (social integration)",
+    "ahovoks": "AHOVOKS (qualifications)",
+}
+SEX_LABELS = {"M": "Men", "F": "Women", "T": "Total"}
+
+
+def releases_dir(settings: Settings) -> Path:
+    return settings.root / "releases"
+
+
+def planned_date(release: str) -> date:
+    """Release calendar: the first Monday at least 120 days after the quarter ends.
+
+    120 days leave room for RSZ's DmfA, the slowest regular supplier (due 90 days after the
+    quarter), plus the build and review; a Monday keeps release days predictable.
+    """
+    year, q = int(release[:4]), int(release[5])
+    end = date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1) - timedelta(days=1)
+    day = end + timedelta(days=120)
+    return day + timedelta(days=(7 - day.weekday()) % 7)
+
+
+def check_release_id(release: str) -> None:
+    if not RELEASE_ID.match(release):
+        raise SdwhError(f"release '{release}' is not a quarter like 2025Q4.",
+                        "Name a release after its reference quarter: YYYYQn.")
+
+
+def existing_releases(settings: Settings) -> list[str]:
+    """Complete releases (folders with a release.json), oldest first."""
+    root = releases_dir(settings)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir()
+                  if RELEASE_ID.match(p.name) and (p / "release.json").is_file())
+
+
+def _read_models(settings: Settings, release: str) -> dict[str, pd.DataFrame]:
+    db = settings.root / "warehouse" / "sdwh.duckdb"
+    if not db.is_file():
+        raise SdwhError(f"no warehouse at {db}.", "Run `sdwh build` first.")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        out = {}
+        for ind in INDICATORS:
+            order = ", ".join(cells.key_columns(ind))
+            try:
+                out[ind.id] = con.execute(
+                    f"select * from publication.{ind.model} where quarter <= ? "
+                    f"order by {order}", [release]).df()
+            except duckdb.CatalogException as err:
+                raise SdwhError(f"the warehouse has no publication.{ind.model}.",
+                                "Run `sdwh build` to build the publication layer.") from err
+    finally:
+        con.close()
+    out = {ind.id: complete_grid(ind, out[ind.id]) for ind in INDICATORS}
+    if not any((f["quarter"] == release).any() for f in out.values()):
+        raise SdwhError(f"the warehouse has no data for {release}.",
+                        "Ingest and build that quarter first, or publish an earlier one.")
+    return out
+
+
+def complete_grid(ind: Indicator, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the empty cells: every table gets every key seen anywhere in the model.
+
+    The models leave out empty cells (no women aged 20-24 working in a province), but an
+    absent row is a published zero: once linked tables publish their totals, the empty cell
+    can be derived exactly. As explicit zero cells they are primaries and get protected.
+    """
+    if frame.empty:
+        return frame
+    keys = [d.column for d in ind.dimensions if d.column not in ind.table_by]
+    combos = frame[keys].drop_duplicates()
+    tables = frame[list(ind.table_by)].drop_duplicates()
+    full = tables.merge(combos, how="cross").merge(frame, on=[*ind.table_by, *keys],
+                                                     how="left")
+    counts = [c for c in frame.columns if c not in keys and c not in ind.table_by]
+    absent = full[counts[0]].isna()
+    for col in counts:
+        full[col] = full[col].astype("float64")
+        if col.endswith("_pct"):
+            continue  # rates are recomputed from the counts when published
+        if col == "denominator" and ind.additivity == "breakdowns":
+            full.loc[absent & (full["breakdown"] != "unemployment_duration"), col] = 0.0
+        else:
+            full.loc[absent, col] = 0.0
+    order = cells.key_columns(ind)
+    return full.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _frame_sha(frames: dict[str, pd.DataFrame]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(frames):
+        h.update(name.encode())
+        h.update(frames[name].to_csv(index=False, lineterminator="\n").encode())
+    return h.hexdigest()
+
+
+def protect_all(ind_frames: dict[str, pd.DataFrame], geo: GeoParents, params: RuleParams,
+                progress: Callable[[int, int], None] | None = None
+                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Protect every independent table; per indicator: suppressed, primary, rules arrays."""
+    result = {i: {"suppressed": pd.Series(False, index=f.index),
+                  "primary": pd.Series(False, index=f.index),
+                  "rules": pd.Series("", index=f.index)} for i, f in ind_frames.items()}
+    groups: dict[tuple, list[tuple[Indicator, pd.Index]]] = {}
+    for ind in INDICATORS:
+        frame = ind_frames[ind.id]
+        for key, part in frame.groupby(list(ind.table_by), sort=True):
+            family = "geo" if ind.additivity == "sex_geo" else ind.id
+            groups.setdefault((family, *key), []).append((ind, part.index))
+    records = []
+    for done, (key, members) in enumerate(sorted(groups.items()), start=1):
+        blocks = [Block(ind, ind_frames[ind.id].loc[idx].reset_index(drop=True))
+                  for ind, idx in members]
+        outcome = protect_cells(blocks, geo, params, LINKS)
+        for ind, idx in members:
+            result[ind.id]["suppressed"].loc[idx] = outcome.suppressed[ind.id]
+            result[ind.id]["primary"].loc[idx] = outcome.primary[ind.id]
+            result[ind.id]["rules"].loc[idx] = outcome.rules[ind.id]
+        record = outcome.record
+        for iv in record["intervals"]:
+            ind_id, cell = iv.pop("indicator"), iv.pop("cell")
+            member = next(m for m in members if m[0].id == ind_id)
+            row = ind_frames[ind_id].loc[member[1][cell]]
+            iv["indicator"] = ind_id
+            iv["cell"] = {c: str(row[c]) for c in cells.key_columns(member[0])}
+        records.append({"table": list(map(str, key)), **record})
+        if progress:
+            progress(done, len(groups))
+    return result, records
+
+
+def _labels(settings: Settings, ind: Indicator) -> dict[str, dict[str, str]]:
+    labels: dict[str, dict[str, str]] = {
+        "SEX": SEX_LABELS, "MEASURE": {m.id: m.label for m in ind.measures}}
+    geo: dict[str, str] = {"02000": "Vlaams Gewest"}
+    for name in ("refnis_municipality_flanders_2025.csv", "refnis_arrondissement_flanders.csv",
+                 "refnis_province_region.csv"):
+        with (settings.seeds_dir / name).open() as fh:
+            geo |= {r["refnis"]: r["name_nl"] for r in csv.DictReader(fh)}
+    labels["GEO"] = geo
+    return labels
+
+
+def source_quality(settings: Settings, ind: Indicator, release: str) -> list[dict[str, Any]]:
+    """Per source dataset: periods used, deliveries, lag, quarantine share (delivery register)."""
+    path = settings.root / "raw" / "_deliveries.parquet"
+    if not path.is_file():
+        return []
+    rows = duckdb.sql(f"select supplier, dataset, reference_period, revision, status, sent_at, "
+                      f"lag_days, due_days, rows_in, rows_accepted, rows_quarantined "
+                      f"from read_parquet('{path}')").df()
+    out = []
+    last_year = release[:4]
+    for supplier, dataset in ind.sources:
+        mine = rows[(rows["supplier"] == supplier) & (rows["dataset"] == dataset)
+                    & (rows["status"] != "rejected")]
+        mine = mine[mine["reference_period"].str[:4] <= last_year]
+        periods = sorted(set(mine["reference_period"]))
+        accepted = mine[mine["status"] == "accepted"]
+        rows_in = int(accepted["rows_in"].sum())
+        first = mine.sort_values("sent_at").drop_duplicates("reference_period")
+        out.append({
+            "supplier": supplier, "dataset": dataset,
+            "supplier_name": SUPPLIER_NAMES.get(supplier, supplier),
+            "reference_periods": [periods[0], periods[-1]] if periods else [],
+            "deliveries": len(mine), "revisions": int((mine["revision"] > 1).sum()),
+            "last_sent_at": str(mine["sent_at"].max()) if len(mine) else None,
+            "median_lag_days": round(float(median(first["lag_days"])), 1) if len(first) else None,
+            "due_days": int(mine["due_days"].iloc[0]) if len(mine) else None,
+            "coverage_rows_accepted_share": round(
+                int(accepted["rows_accepted"].sum()) / rows_in, 4) if rows_in else None,
+        })
+    return out
+
+
+def _previous_table(settings: Settings, previous: str | None, ind: Indicator
+                    ) -> pd.DataFrame | None:
+    if previous is None:
+        return None
+    path = releases_dir(settings) / previous / ind.id / f"{ind.id}.parquet"
+    if not path.is_file():
+        return None
+    return pd.read_parquet(path)
+
+
+def _write_file(folder: Path, rel: str, data: bytes, manifest: dict[str, str]) -> None:
+    path = folder / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    manifest[rel] = hashlib.sha256(data).hexdigest()
+
+
+def _json(obj: Any) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True, default=str) + "\n"
+            ).encode()
+
+
+def publish_release(settings: Settings, release: str, issued: date | None = None,
+                    params: RuleParams | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Build, protect and atomically write release ``release``; returns its summary."""
+    check_release_id(release)
+    params = params or RuleParams(threshold=settings.publish_threshold)
+    root = releases_dir(settings)
+    target = root / release
+    if target.exists():
+        raise SdwhError(f"release {release} already exists at {target}.",
+                        "Releases are immutable: publish the next quarter, or correct data "
+                        "and publish it as a revision in the next release.")
+    frames = _read_models(settings, release)
+    issued = issued or planned_date(release)
+    earlier = [r for r in existing_releases(settings) if r < release]
+    previous = earlier[-1] if earlier else None
+    geo = GeoParents.from_seeds(settings.seeds_dir)
+    protection, sdc_records = protect_all(frames, geo, params, progress)
+
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(".tmp-*"):  # left by a crashed run: never a release
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = root / f".tmp-{release}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    manifest: dict[str, str] = {}
+    summary: dict[str, Any] = {"release": release, "issued": issued.isoformat(),
+                               "previous_release": previous, "indicators": {}}
+    all_revisions: list[dict[str, Any]] = []
+    try:
+        for ind in INDICATORS:
+            rows = frames[ind.id]
+            prot = protection[ind.id]
+            table = cells.tidy(ind, rows, prot["suppressed"].to_numpy(dtype=bool),
+                               prot["primary"].to_numpy(dtype=bool), release)
+            table, changes = cells.mark_revisions(table, _previous_table(settings, previous, ind),
+                                                  cells.key_columns(ind))
+            for c in changes:
+                c["indicator"] = ind.id
+            all_revisions.extend(changes)
+            labels = _labels(settings, ind)
+            d = ind.id
+            _write_file(tmp, f"{d}/{d}.csv", formats.tidy_csv(ind, table), manifest)
+            _write_file(tmp, f"{d}/{d}.parquet", formats.parquet_bytes(ind, table), manifest)
+            _write_file(tmp, f"{d}/{d}.sdmx.csv", formats.sdmx_csv(ind, table), manifest)
+            _write_file(tmp, f"{d}/{d}.dsd.xml",
+                        formats.sdmx_structure(ind, table, labels, issued.isoformat()), manifest)
+            _write_file(tmp, f"{d}/{d}.jsonstat.json",
+                        formats.jsonstat(ind, table, labels, issued.isoformat(), release),
+                        manifest)
+            n_cells = len(rows)
+            meta = indicator_metadata(settings, ind, release, issued, table, prot, changes)
+            _write_file(tmp, f"{d}/metadata.json", _json(meta), manifest)
+            summary["indicators"][ind.id] = {
+                "cells": n_cells, "rows": len(table),
+                "suppressed_cells": int(prot["suppressed"].sum()),
+                "primary_cells": int(prot["primary"].sum()),
+                "revised_values": len(changes),
+                "quarters": [str(rows["quarter"].min()), str(rows["quarter"].max())]}
+            failpoint("publish_mid_release")
+        _write_file(tmp, "sdc_audit.json", _json(sdc_records), manifest)
+        _write_file(tmp, "revisions.json", _json(all_revisions), manifest)
+        summary["inputs_sha256"] = _frame_sha(frames)
+        summary["sdc"] = {"rules": params.model_dump(mode="json"),
+                          "method": "primary suppression (distinct persons below the "
+                          "threshold, zero and complement cells) + secondary suppression, "
+                          "audited by LP", "tables": len(sdc_records),
+                          "audit_ok": all(r["audit_ok"] for r in sdc_records)}
+        summary["revisions"] = len(all_revisions)
+        summary["licence"] = LICENCE
+        release_doc = {**summary, "files": dict(sorted(manifest.items()))}
+        _write_file(tmp, "release.json", _json(release_doc), {})
+        failpoint("publish_before_rename")
+        _fsync_dir(tmp)
+        os.rename(tmp, target)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary["path"] = str(target)
+    summary["files"] = len(manifest) + 1
+    return summary
+
+
+def indicator_metadata(settings: Settings, ind: Indicator, release: str, issued: date,
+                       table: pd.DataFrame, prot: dict[str, Any],
+                       changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Definition, unit, population, sources with reference dates, methods and quality."""
+    return {
+        "id": ind.id, "title": ind.title, "title_nl": ind.title_nl,
+        "description": ind.description, "population": ind.population,
+        "release": release, "issued": issued.isoformat(), "model": ind.model,
+        "dimensions": [{"id": d.id, "column": d.column, "label": d.label}
+                       for d in ind.dimensions],
+        "measures": [{"id": m.id, "label": m.label, "unit": m.unit,
+                      "definition": (f"100 × {m.numerator} / {m.denominator}" if m.is_rate
+                                     else f"count of distinct persons ({m.column})")}
+                     for m in ind.measures],
+        "methodology": ind.methodology,
+        "sources": source_quality(settings, ind, release),
+        "sdc": {"method": "primary + secondary cell suppression (disclosure/), LP audit",
+                "threshold_distinct_persons": settings.publish_threshold,
+                "protected_counts": [t.id for t in ind.protected],
+                "primary_cells": int(prot["primary"].sum()),
+                "secondary_cells": int((prot["suppressed"] & ~prot["primary"]).sum())},
+        "quality": {
+            "provisional_quarters": sorted({q for q, p in zip(table["quarter"],
+                                                                table["provisional"],
+                                                                strict=True) if p}),
+            "revised_values": len(changes),
+            "suppressed_share": round(float(prot["suppressed"].mean()), 4)
+            if len(prot["suppressed"]) else 0.0,
+        },
+        "licence": LICENCE, "licence_uri": LICENCE_URI,
+        "revision_policy": "docs/publication.md#revision-policy",
+    }
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
