@@ -53,6 +53,10 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+DIM = r"^[a-z][a-z0-9_]{0,39}(:[a-z][a-z0-9_]{0,39})?$"
+NAME = r"^[a-z][a-z0-9_]{0,39}$"
+
+
 class ErrorBody(BaseModel):
     error: str
     hint: str = ""
@@ -63,14 +67,14 @@ class TableBody(BaseModel):
     """The table to build (POST form of the table builder)."""
 
     model_config = ConfigDict(extra="forbid")
-    dims: list[Annotated[str, Field(max_length=60)]] = Field(
+    dims: list[Annotated[str, Field(pattern=DIM)]] = Field(
         min_length=1, max_length=8, examples=[["quarter", "geo:province", "sex"]],
         description="Dimensions of the table, as 'dimension' (finest level) or "
                     "'dimension:level'.")
-    measures: list[Annotated[str, Field(max_length=40)]] = Field(
+    measures: list[Annotated[str, Field(pattern=NAME)]] = Field(
         default=[], max_length=16, description="Measures (default: all of the product).")
-    filters: dict[Annotated[str, Field(max_length=60)],
-                  list[Annotated[str, Field(max_length=40)]]] = Field(
+    filters: dict[Annotated[str, Field(pattern=DIM)],
+                  list[Annotated[str, Field(min_length=1, max_length=40)]]] = Field(
         default={}, max_length=8, examples=[{"quarter": ["2025Q1"], "geo:province": ["10000"]}],
         description="Codes to keep, per 'dimension' or 'dimension:level'.")
     totals: bool = Field(False, description="Add totals (code _T) for every dimension but "

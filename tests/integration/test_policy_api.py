@@ -245,8 +245,8 @@ def test_guarded_sql_refuses_hostile_queries_through_the_api(client: TestClient,
 def test_every_query_is_audited_and_the_chain_verifies(client: TestClient,
                                                        api_home: dict) -> None:
     log = audit(api_home)
-    before = {e: len(list(log.events(e))) for e in ("api.table", "api.sql",
-                                                     "api.sql_refused")}
+    before = {e: len([r for r in log.events(e) if r["event"] == e])
+              for e in ("api.table", "api.sql", "api.sql_refused")}
     h = auth(api_home, "wse")
     client.get("/v1/products/nwwz/table", params={"dims": "quarter", "format": "csv"},
                headers=h)
@@ -254,7 +254,7 @@ def test_every_query_is_audited_and_the_chain_verifies(client: TestClient,
                headers=h)  # cached answer: audited all the same
     client.post("/v1/sql", json={"query": "SELECT count(*) FROM nwwz_flows"}, headers=h)
     client.post("/v1/sql", json={"query": "PRAGMA version"}, headers=h)
-    after = {e: list(log.events(e)) for e in before}
+    after = {e: [r for r in log.events(e) if r["event"] == e] for e in before}
     assert len(after["api.table"]) == before["api.table"] + 2
     assert [e["details"]["cached"] for e in after["api.table"][-2:]] == [False, True]
     assert after["api.sql"][-1]["actor"] == "Departement WSE"
@@ -323,6 +323,10 @@ def test_service_listens_on_loopback_only(service: str) -> None:
 def test_schemathesis_fuzzing_finds_no_server_error(service: str, api_home: dict) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+    # Which dimensions a product has, the quarter rule and the cell limit are semantic: a
+    # schema-valid request may rightly get 400 with a clear error, so that check is off.
 
     schema = schemathesis.openapi.from_url(f"{service}/openapi.json")
     headers = auth(api_home, "wse")
@@ -334,7 +338,8 @@ def test_schemathesis_fuzzing_finds_no_server_error(service: str, api_home: dict
         @settings(max_examples=25, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
         def check(case: object) -> None:
-            case.call_and_validate(headers=headers, timeout=30)  # type: ignore[attr-defined]
+            case.call_and_validate(  # type: ignore[attr-defined]
+                headers=headers, timeout=30, excluded_checks=[positive_data_acceptance])
 
         try:
             check()
