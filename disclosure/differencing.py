@@ -95,25 +95,27 @@ def _cell_rows(atoms: pd.DataFrame, t: int, table: ReleasedTable
     inner = np.ones(len(cells), dtype=bool)
     for d in table.dims:
         inner &= cells[d].astype(str).to_numpy() != table.total_label
+    codes = {d: atoms[d].to_numpy(dtype=object) for d in table.dims}  # converted once
     excluded = np.zeros(len(atoms), dtype=bool)
     if table.margins_exclude_suppressed:
         for _, cell in cells[inner & cells["value"].isna().to_numpy()].iterrows():
-            excluded |= _match(atoms, table, cell)
+            excluded |= _match(codes, len(atoms), table, cell)
     out = []
     for k, (_, cell) in enumerate(cells.iterrows()):
-        mask = in_table & _match(atoms, table, cell)
+        mask = in_table & _match(codes, len(atoms), table, cell)
         if not inner[k]:
             mask &= ~excluded
         out.append(({d: str(cell[d]) for d in table.dims}, mask, float(cell["value"])))
     return out
 
 
-def _match(atoms: pd.DataFrame, table: ReleasedTable, cell: pd.Series) -> np.ndarray:
-    mask = np.ones(len(atoms), dtype=bool)
+def _match(codes: dict[str, np.ndarray], n: int, table: ReleasedTable, cell: pd.Series
+           ) -> np.ndarray:
+    mask = np.ones(n, dtype=bool)
     for d in table.dims:
         code = str(cell[d])
         if code != table.total_label:
-            mask &= atoms[d].to_numpy() == code
+            mask &= codes[d] == code
     return mask
 
 
@@ -144,7 +146,10 @@ def find_disclosures(microdata: Any, released: Sequence[ReleasedTable],
                 lo=lo, hi=hi, explanation=f"suppressed cell of {name} {codes} lies in "
                 f"[{lo:g}, {hi:g}] given all released tables"))
     covered = {tuple(m) for _, _, m in unknown}
-    for a in np.flatnonzero((truth > 0) & (truth < threshold)):
+    small = np.flatnonzero((truth > 0) & (truth < threshold))
+    if len(small) and (truth > 0).all():
+        small = small[_in_row_space(solver.E, small)]
+    for a in small:
         ind = np.zeros(len(atoms))
         ind[a] = 1.0
         lo, hi = solver.interval(ind)
@@ -167,10 +172,33 @@ def check_new_table(microdata: Any, released: Sequence[ReleasedTable],
     return [f for f in after if (f.kind, f.table, tuple(sorted(f.cell.items()))) not in before]
 
 
+def _in_row_space(E: np.ndarray, atoms: np.ndarray) -> np.ndarray:
+    """Which unit vectors e_a may lie in the row space of E (a cheap filter before the LP).
+
+    When every atom's true value is positive, the truth is an interior point of
+    ``{x ≥ 0 : E x = b}``, so x_a is exactly determined iff e_a is a combination of the
+    equations; other atoms can move both ways and need no LP. The squared length of e_a's
+    projection on the row space is E_aᵀ (E Eᵀ)⁺ E_a (1 for members); the generous cut-off
+    only lets numerical near-misses through to the LP, which decides.
+    """
+    if E.shape[0] == 0 or len(atoms) == 0:
+        return np.zeros(len(atoms), dtype=bool)
+    from scipy import sparse
+
+    sp = sparse.csr_matrix(E)
+    w, U = np.linalg.eigh((sp @ sp.T).toarray())
+    keep = w > max(w.max(), 1.0) * 1e-12
+    cols = E[:, atoms]
+    proj = U[:, keep].T @ cols
+    norms = ((proj ** 2) / w[keep, None]).sum(axis=0)
+    return norms > 1 - 1e-3
+
+
 class _IntervalSolver:
     """min/max of c·x over {x ≥ 0, E x = b}, one HiGHS model re-used for every objective."""
 
     def __init__(self, E: np.ndarray, b: np.ndarray) -> None:
+        self.E = E
         self.n = E.shape[1]
         self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
