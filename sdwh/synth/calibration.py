@@ -86,8 +86,15 @@ def state_shares(counts: np.ndarray) -> np.ndarray:
 
     prior = _by_age(_EMPLOYMENT_PRIOR, age)
     logit = _logit(prior) + np.where(sex == 0, 0.3, -0.3) + np.array([-0.9, 0.0, 0.8])[educ]
+    # The education rates come from a survey population whose education mix differs from the
+    # synthetic one, so taken as they are they contradict the rates by sex (the raking then
+    # ends wherever its last step leaves it: 55-64 1.3 pp low). Keep their ratios, scaled to
+    # the total the rates by sex imply.
+    by_sex = sum(n[core & (sex == s)].sum() * t for s, t in enumerate(EMPLOYMENT_20_64.values()))
+    by_educ = sum(n[core & (educ == e)].sum() * t for e, t in enumerate(EMPLOYMENT_BY_EDUCATION))
+    educ_scale = by_sex / by_educ if by_educ > 0 else 1.0
     for _ in range(40):
-        for e, target in enumerate(EMPLOYMENT_BY_EDUCATION):
+        for e, target in enumerate(np.array(EMPLOYMENT_BY_EDUCATION) * educ_scale):
             logit = _shift_to(logit, n, core & (educ == e), target)
         logit = _shift_to(logit, n, core & (age >= 55), EMPLOYMENT_55_64)
         for s, target in enumerate(EMPLOYMENT_20_64.values()):

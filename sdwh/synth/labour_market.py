@@ -78,6 +78,8 @@ class LabourMarket:
         weighted = self.shares * EXIT_RATE
         self.redraw_cum = np.cumsum(weighted / weighted.sum(1, keepdims=True), axis=1)
         self.initial_cum = np.cumsum(self.shares, axis=1)
+        self.work_share = self.shares[:, list(cal.WORKING)].sum(1)
+        self.into_work_cum, self.out_of_work_cum = _split_by_work(self.shares)
         expected_employees = (counts * self.shares[:-1, [EMPLOYEE, EMPLOYEE_BB]].sum(1)).sum()
         n_cross = round(float(CROSS_BORDER_SHARE / (1 - CROSS_BORDER_SHARE)
                               * expected_employees / cal.CROSS_BORDER_EMPLOYED))
@@ -151,6 +153,7 @@ class LabourMarket:
                 fresh = _categorical(self.redraw_cum, cell, draw)
                 first = _categorical(self.initial_cum, cell, draw)
                 state = np.where(previous == OUT, first, np.where(leave, fresh, previous))
+                state = self._rebalance(rng, state, cell)
             age = self.age(end)
             state = np.where((age >= 67) & np.isin(state, [EMPLOYEE, EMPLOYEE_BB, UNEMPLOYED]),
                              RETIRED, state)
@@ -163,6 +166,32 @@ class LabourMarket:
             if i == 0:
                 self._calibrate_leefloon(state, age)
             yield Quarter(q, end, state, previous, change, coverage, self)
+
+    def _rebalance(self, rng: np.random.Generator, state: np.ndarray,
+                   cell: np.ndarray) -> np.ndarray:
+        """Move persons into or out of work so each cell keeps its calibrated working share.
+
+        People age into older cells carrying their state along; with slow exit rates the
+        working share of older cells would drift up quarter after quarter (55-64: 61 % after
+        one year, 69 % after four). Flipping the excess (or the shortfall) at random, with the
+        new state drawn from the cell's other side, keeps the calibrated shares over any span.
+        """
+        working = np.isin(state, cal.WORKING)
+        live = (state != OUT) & (cell != cal.CROSS_BORDER_CELL)
+        n = np.bincount(cell[live], minlength=cal.N_CELLS + 1).astype(float)
+        k = np.bincount(cell[live & working], minlength=cal.N_CELLS + 1).astype(float)
+        excess = k - self.work_share * n
+        p_out = np.where(k > 0, np.clip(excess / np.maximum(k, 1), 0, 1), 0)
+        p_in = np.where(n > k, np.clip(-excess / np.maximum(n - k, 1), 0, 1), 0)
+        u = rng.random(self.size)
+        leave = live & working & (u < p_out[cell])
+        enter = live & ~working & (u < p_in[cell])
+        draw = rng.random(self.size)
+        state = state.copy()
+        for flip, cum in ((leave, self.out_of_work_cum), (enter, self.into_work_cum)):
+            idx = np.flatnonzero(flip)
+            state[idx] = _categorical(cum, cell[idx], draw[idx])
+        return state
 
     def _update_jobs(self, rng: np.random.Generator, state: np.ndarray, previous: np.ndarray,
                      change: np.ndarray) -> np.ndarray:
@@ -223,6 +252,19 @@ class LabourMarket:
         inactive = ((state == INACTIVE) & (age >= 18) & (age < 65)).sum()
         self.leefloon_inactive = float(np.clip(
             (LEEFLOON_SHARE * residents - from_jobseekers) / max(inactive, 1), 0, 0.5))
+
+
+def _split_by_work(shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative shares per cell restricted to the working states and to the others."""
+    in_work = np.zeros(N_STATES, bool)
+    in_work[list(cal.WORKING)] = True
+    halves = []
+    for keep in (in_work, ~in_work):
+        part = np.where(keep, shares, 0)
+        total = part.sum(1, keepdims=True)
+        part = np.where(total > 0, part / np.where(total > 0, total, 1), keep / keep.sum())
+        halves.append(np.cumsum(part, axis=1))
+    return halves[0], halves[1]
 
 
 def _categorical(cum: np.ndarray, cell: np.ndarray, u: np.ndarray) -> np.ndarray:
