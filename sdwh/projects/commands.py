@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -175,11 +176,18 @@ def show(project_id: str, as_json: Json = False) -> None:
 
 
 @app.command()
-def extract(project_id: str, actor: Actor = None, as_json: Json = False) -> None:
+def extract(
+    project_id: str,
+    warehouse: Annotated[Path | None, typer.Option(
+        help="Warehouse DuckDB to read (read-only); default $SDWH_HOME/warehouse/sdwh.duckdb.")
+    ] = None,
+    actor: Actor = None, as_json: Json = False,
+) -> None:
     """Freeze a new extract of the project's approved data, with project pseudonyms."""
     from sdwh.projects.extract import make_extract
 
-    manifest = make_extract(get_settings(), project_id, _actor(actor), progress=not as_json)
+    manifest = make_extract(get_settings(), project_id, _actor(actor), warehouse=warehouse,
+                            progress=not as_json)
 
     def render(m: dict[str, Any]) -> None:
         table = Table(title=f"extract {m['extract_id']} of {m['project']}")

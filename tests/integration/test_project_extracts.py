@@ -193,3 +193,26 @@ def test_cli_show_names_the_current_extract(built, extract_a):
     shown = sdwh(built.root, "project", "show", "panel-a")
     assert shown["extract"] in ("v1", "v2")
     assert [h["action"] for h in shown["history"]][:3] == ["create", "approve", "activate"]
+
+
+def test_getting_started_notebook_runs_on_the_extract(built, extract_a, monkeypatch, tmp_path):
+    from sdwh.enclave import project
+
+    notebook = Path(__file__).parents[2] / "sdwh" / "enclave" / "notebooks" / (
+        "getting-started.ipynb")
+    doc = json.loads(notebook.read_text())
+    assert doc["nbformat"] == 4
+    cells = [c for c in doc["cells"] if c["cell_type"] == "code"]
+    assert cells and all(c["outputs"] == [] and c["execution_count"] is None for c in cells)
+    monkeypatch.setenv("SDWH_PROJECT_ID", "panel-a")
+    monkeypatch.delenv("SDWH_PROJECT_EXTRACT", raising=False)
+    monkeypatch.delenv("SDWH_AUDIT_SPOOL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    project.reset()
+    try:
+        namespace: dict = {}
+        for cell in cells:
+            exec("".join(cell["source"]), namespace)  # the notebook's own code, in order
+        assert (tmp_path / "outputs" / "persons_by_quarter.csv.sdwh-query.json").is_file()
+    finally:
+        project.reset()
