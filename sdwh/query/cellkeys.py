@@ -73,7 +73,7 @@ def protect_counts(counts: Sequence[int], key_sums: Sequence[int], threshold: in
     Zero stays zero (the p-table row 0 has no noise) and a perturbed count is never negative.
     """
     n = np.asarray(counts, dtype=np.int64)
-    keys = np.array([cell_key(k) for k in key_sums], dtype=float)
+    keys = (np.asarray(key_sums, dtype=object) % MODULUS).astype(np.float64) / MODULUS
     noise = ptable(D, V).noise(n, keys) if len(n) else np.zeros(0, dtype=np.int64)
     published = n + noise
     small = (n > 0) & (n < threshold)

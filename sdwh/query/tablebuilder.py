@@ -94,8 +94,8 @@ class TableResult:
         return len(self.records)
 
     def n_suppressed(self) -> int:
-        return sum(1 for r in self.records for m in self.measures
-                   if r[f"{m}_flag"] == SUPPRESSED)
+        flags = [f"{m}_flag" for m in self.measures]
+        return sum(r[f] == SUPPRESSED for r in self.records for f in flags)
 
 
 def _split(spec: str) -> tuple[str, str | None]:
