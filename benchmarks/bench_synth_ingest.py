@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_synth_ingest.py --persons 1000000 --runs 3
 
 Each run uses a fresh SDWH_HOME; reports the median wall time, rows/s and peak RSS of each
-step, plus the pseudonymisation throughput measured alone (DuckDB HMAC over distinct INSZ).
+step, plus the pseudonymisation throughput measured alone (ingest's pseudonym cache over
+distinct INSZ: first sight, then lookups).
 """
 
 from __future__ import annotations
@@ -36,18 +37,21 @@ def one_run(persons: int, seed: int, first: str, last: str, workdir: Path) -> di
             "deliveries": summary["deliveries"]}
 
 
-def pseudonymisation_rate(n: int = 2_000_000) -> float:
-    """Rows/s of the SQL HMAC alone, on n distinct 11-digit numbers."""
-    import duckdb
+def pseudonymisation_rates(n: int = 2_000_000) -> dict[str, int]:
+    """Rows/s of ingest's pseudonym cache alone on n distinct 11-digit numbers: first sight
+    (HMAC-SHA256 of each) and a second delivery with the same numbers (lookups only)."""
+    import pyarrow as pa
 
-    from sdwh.ttp.pseudonym import hmac_sql
+    from sdwh.ttp.pseudonym import PseudonymCache
 
-    con = duckdb.connect()
-    con.execute(f"CREATE TABLE t AS SELECT lpad((range * 7919 % 99999999999)::VARCHAR, 11, '0')"
-                f" AS v FROM range({n})")
-    started = time.perf_counter()
-    con.execute(f"CREATE TABLE p AS SELECT {hmac_sql('v', bytes(32))} AS pid FROM t")
-    return n / (time.perf_counter() - started)
+    values = pa.array([f"{i * 7919 % 99999999999:011d}" for i in range(n)])
+    cache = PseudonymCache(bytes(32))
+    rates = {}
+    for label in ("pseudonymisation_rows_per_s", "pseudonym_lookup_rows_per_s"):
+        started = time.perf_counter()
+        cache.pseudonyms(values)
+        rates[label] = round(n / (time.perf_counter() - started))
+    return rates
 
 
 def main() -> None:
@@ -71,7 +75,7 @@ def main() -> None:
         "synth_peak_rss_mib": max(r["synth"]["peak_rss_mib"] for r in runs),
         "ingest_seconds": med(r["ingest"]["seconds"] for r in runs),
         "ingest_peak_rss_mib": max(r["ingest"]["peak_rss_mib"] for r in runs),
-        "pseudonymisation_rows_per_s": round(pseudonymisation_rate()),
+        **pseudonymisation_rates(),
         "all_runs": runs,
     }
     result["total_seconds"] = round(result["synth_seconds"] + result["ingest_seconds"], 2)

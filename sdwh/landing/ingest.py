@@ -31,6 +31,7 @@ from sdwh.errors import DeliveryRejected
 from sdwh.faults import failpoint
 from sdwh.landing.codelists import CodeLists, load_codelists
 from sdwh.landing.contracts import Contract, find_contract
+from sdwh.landing.identifier_checks import with_identifier_checks
 from sdwh.landing.manifest import MANIFEST_NAME, Manifest, delivery_id, read_manifest
 from sdwh.landing.periods import is_period, period_end
 from sdwh.landing.readers import check_file, read_delivered_file
@@ -38,7 +39,7 @@ from sdwh.landing.rules import harmonised_refnis, insz_kind, nace_version, q, ty
 from sdwh.landing.store import atomic_dir, atomic_write_bytes
 from sdwh.landing.validate import count_failures, find_failures, reject_systematic_faults
 from sdwh.ttp.keys import key_id, ttp_key
-from sdwh.ttp.pseudonym import hmac_sql
+from sdwh.ttp.pseudonym import PseudonymCache
 
 DELIVERIES_EXPORT = "_deliveries.parquet"
 
@@ -123,7 +124,21 @@ def _read_all(folder: Path, manifest: Manifest, contract: Contract) -> tuple[pa.
     return table.add_column(0, "_seq", pa.array(np.arange(table.num_rows, dtype=np.int64))), bad
 
 
-def _accepted_select(contract: Contract, manifest: Manifest, did: str, key: bytes,
+def _pseudonym_column(name: str) -> str:
+    return f"_pseudonym_{name}"
+
+
+def _with_pseudonyms(accepted: pa.Table, contract: Contract,
+                     cache: PseudonymCache) -> pa.Table:
+    """Accepted rows plus a pseudonym column for each national-number column."""
+    for c in contract.columns:
+        if c.type == "insz":
+            accepted = accepted.append_column(
+                _pseudonym_column(c.name), cache.pseudonyms(accepted[c.name].combine_chunks()))
+    return accepted
+
+
+def _accepted_select(contract: Contract, manifest: Manifest, did: str,
                      lists: CodeLists) -> str:
     """The harmonised, pseudonymised projection of valid rows (no national number in it)."""
     period = manifest.reference_period
@@ -131,7 +146,7 @@ def _accepted_select(contract: Contract, manifest: Manifest, did: str, key: byte
     for c in contract.columns:
         v = q(c.name)
         if c.type == "insz":
-            cols += [f"{hmac_sql(v, key)} AS {q(c.pseudonym)}",
+            cols += [f"{q(_pseudonym_column(c.name))} AS {q(c.pseudonym)}",
                      f"{insz_kind(v)} AS {q(c.pseudonym + '_kind')}"]
         elif c.type == "refnis":
             harmonised = harmonised_refnis(v, int(period[:4]), lists)
@@ -199,8 +214,12 @@ def _record_rejection(con, folder: Path, manifest: Manifest | None, did: str,
 
 
 def ingest_delivery(folder: Path, settings: Settings, reg, key: bytes,
-                    con: duckdb.DuckDBPyConnection) -> Outcome:
-    """Ingest one delivery folder; structural faults are recorded as a rejection."""
+                    con: duckdb.DuckDBPyConnection,
+                    cache: PseudonymCache | None = None) -> Outcome:
+    """Ingest one delivery folder; structural faults are recorded as a rejection.
+
+    ``cache`` (shared across a run's deliveries) must have been made with ``key``.
+    """
     manifest = contract = None
     did = ""
     try:
@@ -210,14 +229,15 @@ def ingest_delivery(folder: Path, settings: Settings, reg, key: bytes,
         if known:
             return Outcome(folder.name, did, "skipped", message=f"already {known['status']}")
         contract = _contract_for(folder, manifest)
-        return _ingest_checked(folder, manifest, contract, did, settings, reg, key, con)
+        return _ingest_checked(folder, manifest, contract, did, settings, reg, key, con,
+                               cache or PseudonymCache(key))
     except DeliveryRejected as err:
         return _record_rejection(reg, folder, manifest, did, err, contract)
 
 
 def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: str,
                     settings: Settings, reg, key: bytes,
-                    con: duckdb.DuckDBPyConnection) -> Outcome:
+                    con: duckdb.DuckDBPyConnection, cache: PseudonymCache) -> Outcome:
     current = register.current_for_period(reg, manifest.supplier, manifest.dataset,
                                           manifest.reference_period)
     if current and current["revision"] == manifest.revision:
@@ -228,25 +248,28 @@ def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: s
     table, bad = _read_all(folder, manifest, contract)
     rows_in = table.num_rows + len(bad)
     try:
+        table = with_identifier_checks(table, contract, manifest.reference_period)
         con.register("src", table)
         con.register("bad_lines", pa.table({"file": [f for f, _ in bad],
                                             "line": [line for _, line in bad]},
                                            schema=pa.schema([("file", pa.string()),
                                                              ("line", pa.string())])))
         lists = load_codelists(settings.seeds_dir)
-        find_failures(con, contract, manifest.reference_period, manifest.units, lists)
+        find_failures(con, contract, manifest.reference_period, manifest.units, lists,
+                      prechecked=True)
         counts = count_failures(con)
         reject_systematic_faults(str(folder / manifest.files[0].name), counts, rows_in,
                                  settings.systematic_fault_share)
         failed = con.sql("SELECT _seq FROM failed").to_arrow_table().column(0)
-        con.register("accepted", table.filter(pc.invert(pc.is_in(table["_seq"], failed))))
+        accepted_rows = table.filter(pc.invert(pc.is_in(table["_seq"], failed)))
+        con.register("accepted", _with_pseudonyms(accepted_rows, contract, cache))
         quarantined = len(failed) + len(bad)
         accepted = rows_in - quarantined
         where = Path(contract.supplier, contract.dataset, manifest.reference_period)
         raw_dir = settings.raw_dir / where / did
         quarantine_file = settings.quarantine_dir / where / f"{did}.parquet"
         with atomic_dir(raw_dir) as tmp:
-            _copy(con, _accepted_select(contract, manifest, did, key, lists), tmp / "data.parquet")
+            _copy(con, _accepted_select(contract, manifest, did, lists), tmp / "data.parquet")
         failpoint("after_raw_write")
         with atomic_dir(quarantine_file.with_suffix("")) as tmp:
             _copy(con, _quarantine_select(contract), tmp / "rows.parquet")
@@ -324,7 +347,7 @@ def _period_groups(folders: list[Path]) -> list[list[Path]]:
     return list(groups.values())
 
 
-def _ingest_group(group: list[Path], settings: Settings, key: bytes,
+def _ingest_group(group: list[Path], settings: Settings, key: bytes, cache: PseudonymCache,
                   progress: Any) -> list[tuple[Path, Outcome]]:
     """One worker: its own DuckDB and register connections, one period's deliveries in order."""
     con = _connect(settings)
@@ -334,7 +357,7 @@ def _ingest_group(group: list[Path], settings: Settings, key: bytes,
             for folder in group:
                 if progress:
                     progress(folder.name)
-                done.append((folder, ingest_delivery(folder, settings, reg, key, con)))
+                done.append((folder, ingest_delivery(folder, settings, reg, key, con, cache)))
             return done
     finally:
         con.close()
@@ -358,7 +381,8 @@ def ingest_all(settings: Settings, folders: list[Path] | None = None,
         pass  # create the schema before workers connect
     position = {folder: i for i, folder in enumerate(folders)}
     with ThreadPoolExecutor(max_workers=settings.ingest_workers) as pool:
-        results = pool.map(lambda g: _ingest_group(g, settings, key, progress),
+        cache = PseudonymCache(key)  # each national number is hashed once per run
+        results = pool.map(lambda g: _ingest_group(g, settings, key, cache, progress),
                            _period_groups(folders))
         outcomes = sorted((pair for group in results for pair in group),
                           key=lambda pair: position[pair[0]])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sdwh.landing.codelists import CodeLists
 from sdwh.landing.contracts import EUROS_PER_UNIT, Column, Contract
+from sdwh.landing.identifier_checks import CHECKED_TYPES, check_column
 
 #: Every reason code a record can be quarantined with, and what it means.
 REASONS: dict[str, str] = {
@@ -141,12 +142,19 @@ def typed_value(col: Column, unit: str | None = None) -> str:
             return v
 
 
-def column_rule(col: Column, period: str, unit: str | None, lists: CodeLists) -> str:
-    """One CASE expression giving the first broken rule of ``col``'s value, or NULL."""
+def column_rule(col: Column, period: str, unit: str | None, lists: CodeLists,
+                prechecked: bool = False) -> str:
+    """One CASE expression giving the first broken rule of ``col``'s value, or NULL.
+
+    ``prechecked``: identifier columns were checked in numpy already (see
+    :mod:`sdwh.landing.identifier_checks`); read that result instead of the SQL twin.
+    """
     v = q(col.name)
     empty = f"({v} IS NULL OR trim({v}) = '')"
     typed = typed_value(col, unit)
     match col.type:
+        case t if prechecked and t in CHECKED_TYPES:
+            check = q(check_column(col.name))
         case "insz":
             check = insz_rule(v, int(period[:4]))
         case "kbo":

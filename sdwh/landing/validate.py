@@ -31,14 +31,17 @@ class RuleCount:
 
 
 def find_failures(con: duckdb.DuckDBPyConnection, contract: Contract, period: str,
-                  units: dict[str, str], lists: CodeLists) -> None:
+                  units: dict[str, str], lists: CodeLists, prechecked: bool = False) -> None:
     """Create temp table ``failed`` from the registered Arrow table ``src``.
+
+    ``prechecked``: ``src`` carries the numpy identifier checks
+    (:func:`sdwh.landing.identifier_checks.with_identifier_checks`).
 
     Duplicate checks need windows over whole rows, which cost more than all other rules
     together; they run only on rows whose row or key hash occurs twice (hash equality is a
     cheap pre-filter, the windows then compare the real values).
     """
-    rules = [(c.name, column_rule(c, period, units.get(c.name), lists))
+    rules = [(c.name, column_rule(c, period, units.get(c.name), lists, prechecked))
              for c in contract.columns]
     rules += [("(line)", "_dup_row"), (", ".join(contract.unique), "_dup_key")]
     named = ", ".join(f"{expr} AS {q(f'_r{i}')}" for i, (_, expr) in enumerate(rules))

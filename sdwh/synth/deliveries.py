@@ -9,8 +9,10 @@ corrected) and are replaced by a complete r2 about one quarter later.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -93,23 +95,61 @@ class Plan:
 
 
 class Writer:
-    """Applies row defects, formats and writes one delivery, and logs it."""
+    """Applies row defects, formats and writes one delivery, and logs it.
+
+    Formatting and writing run on one background thread while the caller simulates the next
+    period (Arrow casts, CSV/Parquet writing and hashing release the GIL, so the two overlap
+    on two cores). Each delivery draws from its own random stream, so files do not depend
+    on that interleaving. At most ``pending`` frames wait, which bounds memory. Use it as a
+    context manager: leaving it waits for every write and raises the first failure.
+    """
 
     def __init__(self, landing: Path, seed: int, rates: DefectRates, log: RunLog,
-                 progress: Progress | None) -> None:
+                 progress: Progress | None, pending: int = 3) -> None:
         self.landing, self.seed, self.rates, self.log = landing, seed, rates, log
         self.contracts = load_contracts()
         self.progress = progress
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-writer")
+        self._slots = threading.BoundedSemaphore(pending)
+        self._lock = threading.Lock()
+        self._futures: list[Future] = []
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+        if exc[0] is None:
+            for future in self._futures:
+                future.result()
+
+    def count(self, defect: str, n: int) -> None:
+        """Count ``n`` occurrences of a delivery-level defect (thread-safe)."""
+        with self._lock:
+            self.log.defects[defect] += n
 
     def send(self, key: str, period: str, frame: Frame, *, revision: int = 1,
              when: datetime | None = None, units: dict[str, str] | None = None,
              note: str = "", truncate_at: float | None = None,
              declared: dict[str, str] | None = None) -> None:
-        """``units`` is how amounts are written; ``declared`` what the manifest says (the
-        same unless the supplier forgot)."""
+        """Queue one delivery. ``units`` is how amounts are written; ``declared`` what the
+        manifest says (the same unless the supplier forgot)."""
+        for future in self._futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
+        self._slots.acquire()
+        future = self._pool.submit(self._write, key, period, frame, revision, when, units,
+                                   note, truncate_at, declared)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._futures.append(future)
+
+    def _write(self, key: str, period: str, frame: Frame, revision: int,
+               when: datetime | None, units: dict[str, str] | None, note: str,
+               truncate_at: float | None, declared: dict[str, str] | None) -> None:
         contract: Contract = self.contracts[key]
         rng = stream(self.seed, "row-defects", key, period, revision)
-        frame = apply_row_defects(frame, contract, self.rates, rng, self.log.defects)
+        defects: Counter[str] = Counter()
+        frame = apply_row_defects(frame, contract, self.rates, rng, defects)
         units = units or {}
         table = to_table(frame, contract, units)
         header = {
@@ -121,11 +161,13 @@ class Writer:
         ext = "parquet" if contract.format == "parquet" else "csv"
         result = write_delivery(self.landing, header, f"{contract.dataset}_{period}.{ext}",
                                 table, contract, truncate_at)
-        self.log.rows[key] += result.rows
-        if result.skipped:
-            self.log.skipped += 1
-        else:
-            self.log.written += 1
+        with self._lock:
+            self.log.defects.update(defects)
+            self.log.rows[key] += result.rows
+            if result.skipped:
+                self.log.skipped += 1
+            else:
+                self.log.written += 1
         if self.progress:
             self.progress(contract.supplier, result.folder)
 
@@ -133,7 +175,7 @@ class Writer:
 def send_yearly(w: Writer, pop: Population, years: list[int]) -> None:
     for year in years:
         frame, premerger = tables.rr_population(pop, year, w.rates.premerger_refnis)
-        w.log.defects["premerger_refnis"] += premerger
+        w.count("premerger_refnis", premerger)
         w.send("rr__population", str(year), frame)
         w.send("ahovoks__qualifications", str(year),
                tables.ahovoks_qualifications(pop, year, w.seed))
@@ -149,13 +191,13 @@ def send_quarterly(w: Writer, lm: LabourMarket, quarters: list[str], plan: Plan)
         for k, month in enumerate(months_of_quarter(q.quarter)):
             _send_rva(w, month, tables.rva_benefits(q, k, w.seed), plan)
             frame, premerger = tables.vdab_jobseekers(q, k, w.rates.premerger_refnis)
-            w.log.defects["premerger_refnis"] += premerger
+            w.count("premerger_refnis", premerger)
             w.send("vdab__jobseekers", month, frame)
             frame, premerger = tables.podmi_social_integration(q, k, w.seed,
                                                                w.rates.premerger_refnis)
-            w.log.defects["premerger_refnis"] += premerger
+            w.count("premerger_refnis", premerger)
             if month == plan.podmi_keur_month:
-                w.log.defects["podmi_month_in_keur"] += 1
+                w.count("podmi_month_in_keur", 1)
                 w.send("podmi__social_integration", month, frame, units={"amount": "keur"},
                        note="amounts in thousands of euros")
             else:
@@ -173,7 +215,7 @@ def _send_rsz(w: Writer, quarter: str, full: Frame, plan: Plan) -> None:
     first["gross_wage"] = wage
     units = {"gross_wage": "eur"} if quarter == plan.rsz_eur_quarter else None
     if units:
-        w.log.defects["rsz_quarter_in_eur"] += 2
+        w.count("rsz_quarter_in_eur", 2)
     r1 = sent_at(w.seed, "rsz", quarter, "quarter")
     w.send("rsz__dmfa_employment_lines", quarter, first, when=r1, units=units)
     later = timedelta(days=int(rng.integers(*RSZ_REVISION_LAG)))
@@ -184,10 +226,10 @@ def _send_rsz(w: Writer, quarter: str, full: Frame, plan: Plan) -> None:
 def _send_rva(w: Writer, month: str, frame: Frame, plan: Plan) -> None:
     key = "rva__unemployment_benefits"
     if month == plan.rva_cents_month:
-        w.log.defects["rva_month_in_cents_undeclared"] += 1
+        w.count("rva_month_in_cents_undeclared", 1)
         w.send(key, month, frame, units={"amount": "cent"}, declared={})
     elif month == plan.truncated_rva_month:
-        w.log.defects["truncated_files"] += 1
+        w.count("truncated_files", 1)
         first = sent_at(w.seed, "rva", month, "month")
         w.send(key, month, frame, when=first, truncate_at=0.6)
         resend = timedelta(days=int(stream(w.seed, "resend", month).integers(*RESEND_LAG)))

@@ -66,10 +66,10 @@ def generate(out_dir: Path, persons: int, first_quarter: str, last_quarter: str,
     pop = generate_population(persons, seed, start, end)
     employers = generate_employers(persons, seed, municipality_weights(seed))
     log = RunLog()
-    writer = Writer(out_dir, seed, defects, log, progress)
-    send_yearly(writer, pop, list(range(start.year, end.year + 1)))
-    lm = LabourMarket(pop, employers, seed)
-    send_quarterly(writer, lm, quarters, Plan.draw(seed, quarters, defects))
+    with Writer(out_dir, seed, defects, log, progress) as writer:
+        send_yearly(writer, pop, list(range(start.year, end.year + 1)))
+        lm = LabourMarket(pop, employers, seed)
+        send_quarterly(writer, lm, quarters, Plan.draw(seed, quarters, defects))
     return SynthSummary(
         out_dir=str(out_dir), persons=persons, first_quarter=first_quarter,
         last_quarter=last_quarter, seed=seed, deliveries_written=log.written,

@@ -6,12 +6,18 @@ size (≈ 10⁻²⁴ for 12 M persons), while halving the bytes the warehouse jo
 :func:`pseudonymise` is the reference; :func:`hmac_sql` builds the same HMAC as a DuckDB
 expression (``sha256`` over BLOBs with the key's inner and outer pads), which runs ~3× faster
 than a Python loop and is tested to give byte-identical results.
+:class:`PseudonymCache` is what ingest uses: it hashes each distinct national number once per
+run, however many deliveries and rows carry it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+
+import numpy as np
+import pyarrow as pa
 
 PSEUDONYM_HEX = 32
 _BLOCK = 64  # SHA-256 block size in bytes
@@ -42,3 +48,106 @@ def hmac_sql(column: str, key: bytes) -> str:
         f"substr(sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || "
         f"encode({column})))), 1, {PSEUDONYM_HEX})"
     )
+
+
+NATIONAL_NUMBER_DIGITS = 11
+_MERGE_AFTER = 6  # segments of the cache before they are merged into one
+
+
+def _digit_matrix(values: pa.Array) -> np.ndarray | None:
+    """``values`` as an (n, 11) matrix of ASCII digits, or None if any value is null or not
+    exactly 11 digits (the caller then takes the general path)."""
+    n = len(values)
+    if values.type != pa.string() or values.null_count:
+        return None
+    offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset:values.offset + n + 1]
+    if n == 0 or not np.all(np.diff(offsets) == NATIONAL_NUMBER_DIGITS):
+        return None if n else np.empty((0, NATIONAL_NUMBER_DIGITS), np.uint8)
+    data = np.frombuffer(values.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+    digits = data.reshape(n, NATIONAL_NUMBER_DIGITS)
+    if not np.all((digits >= 48) & (digits <= 57)):
+        return None
+    return digits
+
+
+def _as_numbers(digits: np.ndarray) -> np.ndarray:
+    number = np.zeros(len(digits), np.int64)
+    for k in range(NATIONAL_NUMBER_DIGITS):
+        number = number * 10 + (digits[:, k] - 48)
+    return number
+
+
+def _hex_array(hexes: np.ndarray) -> pa.Array:
+    """A fixed-width ``S32`` numpy array as an Arrow string array, without copying per value."""
+    n = len(hexes)
+    offsets = np.arange(0, (n + 1) * PSEUDONYM_HEX, PSEUDONYM_HEX, dtype=np.int64)
+    return pa.Array.from_buffers(pa.large_string(), n, [
+        None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(hexes))]).cast(pa.string())
+
+
+class PseudonymCache:
+    """Pseudonyms of the national numbers met so far in one ingest run.
+
+    A person appears in many deliveries (the yearly register, one or more DmfA lines a
+    quarter, monthly snapshots), so hashing each distinct number once instead of each row
+    removes most of the HMAC cost. The map is held in memory only, on the TTP side, as sorted
+    int64 numbers and their 32-hex pseudonyms; it is never written anywhere. Thread-safe:
+    ingest workers share one cache. Results equal :func:`pseudonymise` value for value.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        inner, outer = (bytes.fromhex(p) for p in _pads(key))
+        self._inner, self._outer = hashlib.sha256(inner), hashlib.sha256(outer)
+        self._key = key
+        self._segments: list[tuple[np.ndarray, np.ndarray]] = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return sum(len(k) for k, _ in self._segments)
+
+    def pseudonyms(self, values: pa.Array) -> pa.Array:
+        """The pseudonym of each value of a string array, as a string array."""
+        digits = _digit_matrix(values)
+        if digits is None:  # not all plain 11-digit numbers: hash each row
+            return pa.array([None if v is None else pseudonymise(v, self._key)
+                             for v in values.to_pylist()], pa.string())
+        numbers = _as_numbers(digits)
+        order = np.argsort(numbers)  # sorted lookups touch the cache's memory in order
+        numbers = numbers[order]
+        found = np.empty(len(numbers), f"S{PSEUDONYM_HEX}")
+        missing = np.ones(len(numbers), bool)
+        with self._lock:
+            segments = list(self._segments)
+        for keys, hexes in segments:
+            pos = np.minimum(np.searchsorted(keys, numbers), len(keys) - 1)
+            hit = missing & (keys[pos] == numbers)
+            found[hit] = hexes[pos[hit]]
+            missing &= ~hit
+        if missing.any():
+            rows = np.flatnonzero(missing)
+            first = rows[np.r_[True, numbers[rows[1:]] != numbers[rows[:-1]]]]
+            new = numbers[first]
+            hexes = np.array([self._hmac(row.tobytes()) for row in digits[order[first]]],
+                             f"S{PSEUDONYM_HEX}")
+            found[rows] = hexes[np.searchsorted(new, numbers[rows])]
+            self._add(new, hexes)
+        out = np.empty_like(found)
+        out[order] = found
+        return _hex_array(out)
+
+    def _hmac(self, value: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(value)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[:PSEUDONYM_HEX].encode("ascii")
+
+    def _add(self, keys: np.ndarray, hexes: np.ndarray) -> None:
+        with self._lock:
+            self._segments.append((keys, hexes))
+            if len(self._segments) > _MERGE_AFTER:
+                all_keys = np.concatenate([k for k, _ in self._segments])
+                all_hexes = np.concatenate([h for _, h in self._segments])
+                # two workers may have added the same number; its pseudonym is the same
+                merged, first = np.unique(all_keys, return_index=True)
+                self._segments = [(merged, all_hexes[first])]

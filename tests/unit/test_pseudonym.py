@@ -2,8 +2,10 @@
 
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,17 +13,46 @@ from hypothesis import strategies as st
 from sdwh.config import Settings
 from sdwh.errors import SdwhError
 from sdwh.ttp.keys import key_id, ttp_key
-from sdwh.ttp.pseudonym import hmac_sql, pseudonymise
+from sdwh.ttp.pseudonym import PseudonymCache, hmac_sql, pseudonymise
 
 numbers = st.text(alphabet="0123456789", min_size=11, max_size=11)
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)  # shared 2-core box: timing varies
 @given(st.binary(min_size=32, max_size=32), st.lists(numbers, min_size=1, max_size=20))
 def test_sql_hmac_is_byte_identical_to_python(key, values):
     con = duckdb.connect()
     rows = con.execute(f"SELECT {hmac_sql('v', key)} FROM unnest(?) t(v)", [values]).fetchall()
     assert [r[0] for r in rows] == [pseudonymise(v, key) for v in values]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.binary(min_size=16, max_size=80),
+       st.lists(st.lists(numbers, max_size=30), min_size=1, max_size=10))
+def test_cached_pseudonyms_equal_the_reference_across_batches(key, batches):
+    cache = PseudonymCache(key)
+    for batch in batches:
+        sliced = pa.array(["00000000000", *batch]).slice(1)  # Arrow slices have an offset
+        assert cache.pseudonyms(sliced).to_pylist() == [pseudonymise(v, key) for v in batch]
+    assert len(cache) <= len({v for batch in batches for v in batch})
+
+
+def test_cache_hashes_other_values_row_by_row():
+    key = b"k" * 32
+    values = ["85073003328", "", None, "8507300332", "85O73003328"]
+    got = PseudonymCache(key).pseudonyms(pa.array(values)).to_pylist()
+    assert got == [None if v is None else pseudonymise(v, key) for v in values]
+
+
+def test_cache_shared_by_threads_gives_the_reference():
+    key = b"t" * 32
+    batches = [[f"{(i * 7919 + j * 104729) % 10**11:011d}" for j in range(3000)]
+               for i in range(12)]
+    cache = PseudonymCache(key)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda b: cache.pseudonyms(pa.array(b)).to_pylist(),
+                                batches * 2))
+    assert results == [[pseudonymise(v, key) for v in b] for b in batches * 2]
 
 
 def test_pseudonyms_differ_per_key_and_are_stable():
