@@ -83,8 +83,11 @@ def validate_files(workspace: Path, paths: list[Path], limits: Limits,
     root = Path(os.path.realpath(workspace))
     extract_files, extract_columns = _extract_info(extract)
     out, seen = [], set()
+    extract_root = Path(os.path.realpath(extract)) if extract is not None else None
     for raw in paths:
         name, path = _inside(root, Path(raw))
+        if extract_root is not None and Path(os.path.realpath(path)).is_relative_to(extract_root):
+            raise Refused(name, "extract_copy", "is a file of the project extract")
         if name in seen:
             raise Refused(name, "duplicate", "is listed twice")
         seen.add(name)
@@ -199,8 +202,10 @@ def _extract_info(extract: Path | None) -> tuple[dict[str, str], set[str]]:
         return {}, set()
     manifest = json.loads((extract / "extract.json").read_text())
     tables = manifest["tables"].values()
-    return ({t["sha256"]: t["file"] for t in tables},
-            {c for t in tables for c in t["columns"]})
+    hashes = {t["sha256"]: t["file"] for t in tables}
+    hashes[manifest["risk_report"]["sha256"]] = manifest["risk_report"]["file"]
+    hashes[sha256(extract / "extract.json")] = "extract.json"
+    return hashes, {c for t in tables for c in t["columns"]}
 
 
 def _sidecar(root: Path, name: str) -> dict[str, Any] | None:

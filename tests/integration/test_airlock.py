@@ -269,6 +269,8 @@ def test_return_and_resubmit_resets_votes(lab):
     (lambda ws, ex: pd.DataFrame({"x": range(700)}).to_csv(ws / "long.csv", index=False)
      or "long.csv", "too_many_rows"),
     (lambda ws, ex: "missing.csv", "missing"),
+    (lambda ws, ex: (ws / "manifest.json").write_bytes((ex / "extract.json").read_bytes())
+     and "manifest.json", "extract_copy"),
 ])
 def test_bad_input_is_refused_with_its_rule_and_logged(lab, monkeypatch, make, rule):
     monkeypatch.setenv("SDWH_AIRLOCK_MAX_FILE_BYTES", "1000000")
@@ -354,3 +356,11 @@ def test_cli_list_show_vote_release(lab):
         "create", "submit", "review", "review", "approve"]
     out = run("release", rid, "--as", "dave")
     assert out["request"]["state"] == "released" and Path(out["path"], "sex.csv").is_file()
+
+
+def test_files_of_the_extract_mounted_in_the_workspace_are_refused(lab, monkeypatch):
+    # in the hub the extract is mounted at ~/extract, inside the researcher's workspace
+    monkeypatch.setenv("SDWH_WORKSPACE", str(lab["extract"].parent))
+    for name in ("v1/risk_report.json", f"v1/{PANEL}.parquet"):
+        with pytest.raises(Refused, match=r"file of the project extract \[rule extract_copy\]"):
+            request(lab, name)
