@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
@@ -106,6 +108,18 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")],
          lambda p: console.print(f"token {p['id']} ({p['service']}) revoked at {p['revoked_at']}"))
 
 
+def hub_mounted(app_: Any) -> Any:
+    """Under JupyterHub the proxy forwards /services/<name>/…: serve the API below that
+    prefix (env JUPYTERHUB_SERVICE_PREFIX); standalone, serve it at the root."""
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").rstrip("/")
+    if not prefix:
+        return app_
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    return Starlette(routes=[Mount(prefix, app=app_)])
+
+
 def serve_api(host: str | None = None, port: int | None = None, build_if_missing: bool = True
               ) -> None:
     """Run the API with uvicorn (one process: rate limits and the cache live in memory)."""
@@ -115,6 +129,9 @@ def serve_api(host: str | None = None, port: int | None = None, build_if_missing
     from sdwh.query.cubes import build_cubes, cube_path, published_path
 
     settings = get_settings()
+    hub_url = os.environ.get("JUPYTERHUB_SERVICE_URL")  # set when the hub starts us
+    if hub_url and port is None:
+        port = urlsplit(hub_url).port
     host = host or settings.api_host
     port = port or settings.api_port
     try:
@@ -128,7 +145,7 @@ def serve_api(host: str | None = None, port: int | None = None, build_if_missing
                                  and published_path(settings).is_file()):
         console.print("product cubes missing: building them first")
         build_cubes(settings)
-    app_ = create_app(settings)
+    app_ = hub_mounted(create_app(settings))
     console.print(f"policy-service API on http://{host}:{port} (docs at /docs); Ctrl-C stops it")
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)

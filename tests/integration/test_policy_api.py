@@ -263,6 +263,17 @@ def test_every_query_is_audited_and_the_chain_verifies(client: TestClient,
     assert log.verify().ok
 
 
+def test_api_answers_below_the_jupyterhub_service_prefix(client: TestClient, api_home: dict,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sdwh.query.commands import hub_mounted
+
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/services/policy-api/")
+    hub = TestClient(hub_mounted(client.app))
+    assert hub.get("/services/policy-api/health").json()["status"] == "ok"
+    r = hub.get("/services/policy-api/v1/products", headers=auth(api_home, "vdab"))
+    assert r.status_code == 200 and r.json()["products"]
+
+
 # ---------------------------------------------------------------- the running service
 
 
