@@ -182,6 +182,45 @@ class AirlockService:
                 "automatic": {f.name: f.check.status for f in checked.files if f.check}})
         return self.store.get(request_id)
 
+    def replace_files(self, request_id: str, author: str, workspace: Path,
+                      paths: list[Path]) -> Request:
+        """Swap the files of a pending or returned request (then submit it again)."""
+        request = self.store.get(request_id)
+        check_actor(request, A.SUBMIT, author, self.checkers)
+        if request.state not in (S.PENDING, S.RETURNED):
+            raise SdwhError(f"Request {request_id} is {request.state.value}; files can be "
+                            "changed while it is pending or returned.", "")
+        try:
+            accepted = validate_files(workspace, paths, self.limits,
+                                      self.registry.current_extract(request.project_id))
+        except Refused as err:
+            self.log.append("airlock.refused", author, project=request.project_id,
+                            request=request_id, file=err.name, rule=err.rule,
+                            reason=err.message)
+            raise
+        folder = self.store.request_dir(request_id)
+        staging = folder.with_name(f".new-{request_id}-{os.getpid()}")
+        _copy_in(accepted, staging)
+        with self.store.transaction() as con:
+            current = self.store.load(con, request_id)
+            if current.state is not request.state:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise SdwhError(f"Request {request_id} changed meanwhile.", "Try again.")
+            old = folder.with_name(f".old-{request_id}-{os.getpid()}")
+            os.rename(folder, old)
+            os.rename(staging, folder)
+            shutil.rmtree(old, ignore_errors=True)
+            current = current.model_copy(update={"files": [
+                RequestFile(name=a.name, sha256=a.sha256, bytes=a.bytes, kind=a.kind,
+                            query=a.query) for a in accepted]})
+            self.store.save(con, current, _now().isoformat())
+            self.store.record(con, request_id, "replace_files", current.state.value,
+                              current.state.value, author, _now().isoformat(),
+                              {"files": [a.name for a in accepted]})
+            self.log.append("airlock.files_replaced", author, request=request_id,
+                            files={a.name: a.sha256 for a in accepted})
+        return current
+
     def withdraw(self, request_id: str, actor: str) -> Request:
         return self._simple(request_id, A.WITHDRAW, actor, {})
 

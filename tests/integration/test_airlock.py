@@ -246,8 +246,13 @@ def test_return_and_resubmit_resets_votes(lab):
     assert seen["state"] == "returned" and seen["comments"][0]["public"]
     with pytest.raises(SdwhError, match="Only alice"):
         service.submit(rid, "bob")
+    (ws / "notes.md").write_text("# Method\nWe counted residents per province in 2025Q4.\n")
+    with pytest.raises(SdwhError, match="Only alice"):
+        service.replace_files(rid, "bob", ws, [Path("notes.md")])
+    service.replace_files(rid, "alice", ws, [Path("notes.md")])
     again = service.submit(rid, "alice")
     assert again.state.value == "submitted" and again.votes == [] and again.turn == 2
+    assert service.file_path(rid, "notes.md", "dave").read_text().endswith("2025Q4.\n")
     with pytest.raises(SdwhError, match="is submitted; it cannot withdraw"):
         service.withdraw(rid, "alice")
 
