@@ -38,7 +38,7 @@ from sdwh.query.sqlrun import (
     sql_catalogue,
     table_comments,
 )
-from sdwh.query.tablebuilder import TableRequest, build_table
+from sdwh.query.tablebuilder import Navigator, TableRequest, build_table, cube_navigator
 from sdwh.query.tokens import Token, TokenStore
 
 Format = Literal["json", "csv", "jsonstat"]
@@ -113,6 +113,7 @@ class ApiState:
     meta: dict[str, str]
     sql_tables: dict[str, dict[str, str]]
     sql_comments: dict[str, str]
+    navigator: Navigator
     tokens: TokenStore
     limiter: RateLimiter
     audit: GroupCommitAudit
@@ -154,6 +155,7 @@ def load_state(settings: Settings) -> ApiState:
     return ApiState(settings=settings, catalogue=load_catalogue(), cubes=cubes,
                     published=published, labels=load_labels(cubes), meta=load_meta(cubes),
                     sql_tables=sql_catalogue(published), sql_comments=table_comments(published),
+                    navigator=cube_navigator(cubes, load_catalogue()),
                     tokens=TokenStore(settings.root / "query" / "tokens.sqlite"),
                     limiter=RateLimiter(),
                     audit=GroupCommitAudit(audit_log(settings)))
@@ -287,7 +289,8 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
         if hit is None:
             cur = st.cubes.cursor()
             try:
-                result = build_table(cur, st.catalogue, req, settings.api_max_cells)
+                result = build_table(cur, st.catalogue, req, settings.api_max_cells,
+                                     st.navigator)
             except SdwhError as err:
                 st.audit.append("api.table_refused", token.service, **details,
                                 reason=err.message)

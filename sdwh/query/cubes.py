@@ -32,7 +32,7 @@ from sdwh.errors import SdwhError
 from sdwh.query.cellkeys import MODULUS, hmac_pads, record_key_sql
 from sdwh.query.keys import cellkey_secret, key_id
 from sdwh.query.products import PRODUCTS_FILE, Catalogue, load_catalogue
-from sdwh.query.tablebuilder import TableRequest, build_table
+from sdwh.query.tablebuilder import TableRequest, build_table, cube_navigator
 
 PUBLISHED_FILE = Path(__file__).with_name("published.yml")
 UNKNOWN = "unknown"
@@ -94,6 +94,17 @@ def _product_sql(product: Any) -> str:
             f"SELECT {', '.join(cols)}, {', '.join(aggs)} "
             f"FROM ({product.source}) AS src INNER JOIN person_keys AS k USING (person_id) "
             f"GROUP BY ALL ORDER BY {order}")
+
+
+def _rollup_sql(product: Any, index: int, dims: tuple[str, ...]) -> str:
+    """The cube summed over the dimensions a rollup leaves out (exact: counts and key sums
+    add up, since a person is in one finest cell per quarter)."""
+    cols = [f'"{c}"' for c in product.level_columns(dims)]
+    sums = [f"sum(n_{m.id})::BIGINT AS n_{m.id}, (sum(k_{m.id}) % {MODULUS})::BIGINT AS k_{m.id}"
+            for m in product.measures]
+    return (f"CREATE TABLE {product.rollup_table(index)} AS SELECT {', '.join(cols)}, "
+            f"{', '.join(sums)} FROM {product.cube_table} GROUP BY ALL ORDER BY "
+            + ", ".join(str(i + 1) for i in range(len(cols))))
 
 
 def _codes_rows(catalogue: Catalogue, seeds_dir: Path,
@@ -164,7 +175,11 @@ def build_cubes(settings: Settings, on_step: Callable[[str], None] | None = None
             step(f"cube {product.id}")
             con.execute(_product_sql(product))
             n = con.execute(f"SELECT count(*) FROM {product.cube_table}").fetchone()[0]
-            summary["products"][product.id] = {"cells": n}
+            summary["products"][product.id] = {"cells": n, "rollups": {}}
+            for i, dims in enumerate(product.rollups):
+                con.execute(_rollup_sql(product, i, dims))
+                r = con.execute(f"SELECT count(*) FROM {product.rollup_table(i)}").fetchone()[0]
+                summary["products"][product.id]["rollups"]["+".join(dims)] = r
         step("code lists")
         codes = _codes_rows(catalogue, settings.seeds_dir, con)
         codes_table = pa.table(  # noqa: F841 (read by DuckDB's replacement scan)
@@ -199,11 +214,13 @@ def build_published(settings: Settings, catalogue: Catalogue) -> dict[str, int]:
     tmp = _atomic_target(final)
     cubes = duckdb.connect(str(cube_path(settings)), read_only=True)
     labels = load_labels(cubes)
+    navigator = cube_navigator(cubes, catalogue)
     out = duckdb.connect(str(tmp))
     counts = {}
     try:
         for spec in load_published():
-            result = build_table(cubes, catalogue, spec.request, max_cells=10_000_000)
+            result = build_table(cubes, catalogue, spec.request, max_cells=10_000_000,
+                                 navigator=navigator)
             cols, rows = published_rows(result, labels)
             types = {c: (pa.int64() if c in result.measures else
                          pa.float64() if c in result.derived else pa.string()) for c in cols}

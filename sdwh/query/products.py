@@ -86,6 +86,7 @@ class Product(_Frozen):
     measures: tuple[Measure, ...] = Field(min_length=1)
     derived: tuple[Derived, ...] = ()
     disclosure: DisclosureRules = DisclosureRules()
+    rollups: tuple[tuple[str, ...], ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Product:
@@ -96,6 +97,10 @@ class Product(_Frozen):
         names = ids + [m.id for m in self.measures] + [d.id for d in self.derived]
         if len(set(names)) != len(names):
             raise ValueError(f"product {self.id}: dimension and measure ids must be unique")
+        for r in self.rollups:
+            if "quarter" not in r or not set(r) < set(ids):
+                raise ValueError(f"product {self.id}: rollup {list(r)} must name some of the "
+                                 "product's dimensions, quarter included")
         measures = {m.id for m in self.measures}
         for d in self.derived:
             if not {d.numerator, d.denominator} <= measures:
@@ -115,6 +120,14 @@ class Product(_Frozen):
     @property
     def cube_table(self) -> str:
         return f"cube_{self.id}"
+
+    def rollup_table(self, index: int) -> str:
+        return f"cube_{self.id}__r{index}"
+
+    def level_columns(self, dims: tuple[str, ...]) -> list[str]:
+        """Cube columns of every level of the named dimensions."""
+        return [column_name(d.id, lv.id) for d in self.dimensions if d.id in dims
+                for lv in d.levels]
 
     def cube_columns(self) -> list[tuple[str, str]]:
         """(column name in the cube, trusted SQL expression) for every level of every dimension."""

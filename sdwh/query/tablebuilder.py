@@ -155,8 +155,34 @@ def _grouping_sets(axes: list[Axis], totals: bool) -> list[list[Axis]]:
     return sets
 
 
+#: Per product, the cube tables that can answer a request, smallest first, with the
+#: dimensions each holds (the full cube holds all). Built by ``cube_navigator``.
+Navigator = dict[str, list[tuple[str, frozenset[str]]]]
+
+
+def cube_navigator(con: duckdb.DuckDBPyConnection, catalogue: Catalogue) -> Navigator:
+    """Which table to read for which dimensions: a rollup (the cube summed over the
+    dimensions it leaves out) answers exactly as the full cube does, from fewer rows."""
+    sizes = dict(con.execute("SELECT table_name, estimated_size FROM duckdb_tables()").fetchall())
+    nav: Navigator = {}
+    for p in catalogue.products:
+        options = [(p.cube_table, frozenset(d.id for d in p.dimensions))]
+        options += [(p.rollup_table(i), frozenset(r)) for i, r in enumerate(p.rollups)
+                    if p.rollup_table(i) in sizes]
+        nav[p.id] = sorted(options, key=lambda o: (sizes.get(o[0], 0), o[0]))
+    return nav
+
+
+def choose_table(product: Product, dims: set[str], navigator: Navigator | None) -> str:
+    for table, held in (navigator or {}).get(product.id, []):
+        if dims <= held:
+            return table
+    return product.cube_table
+
+
 def aggregate_sql(product: Product, axes: list[Axis], measures: list[str],
-                  filters: list[tuple[Axis, tuple]], totals: bool) -> tuple[str, list[Any]]:
+                  filters: list[tuple[Axis, tuple]], totals: bool,
+                  table: str | None = None) -> tuple[str, list[Any]]:
     """SQL over the cube (names from the catalogue, codes as parameters)."""
     cols = [f'"{a.column}"' for a in axes]
     select = [f'"{a.column}"' for a in axes]
@@ -168,7 +194,7 @@ def aggregate_sql(product: Product, axes: list[Axis], measures: list[str],
     for axis, codes in filters:
         where.append(f'"{axis.column}" IN (SELECT unnest(?::VARCHAR[]))')
         params.append(list(codes))
-    sql = f"SELECT {', '.join(select)} FROM {product.cube_table}"
+    sql = f"SELECT {', '.join(select)} FROM {table or product.cube_table}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     if totals:
@@ -181,10 +207,12 @@ def aggregate_sql(product: Product, axes: list[Axis], measures: list[str],
 
 
 def build_table(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, req: TableRequest,
-                max_cells: int = 100_000) -> TableResult:
+                max_cells: int = 100_000, navigator: Navigator | None = None) -> TableResult:
     """Compute and protect the table ``req`` asks for, from the cube database ``con``."""
     product, axes, measures, derived, filters = plan(catalogue, req)
-    sql, params = aggregate_sql(product, axes, measures, filters, req.totals)
+    table = choose_table(product, {a.dim for a in axes} | {a.dim for a, _ in filters},
+                         navigator)
+    sql, params = aggregate_sql(product, axes, measures, filters, req.totals, table)
     rows = con.execute(sql, params).fetchall()
     k = len(axes)
     cells: dict[tuple[str, ...], tuple[Any, ...]] = {}

@@ -20,9 +20,9 @@ from sdwh.query.cellkeys import (
     record_key_int,
     record_key_sql,
 )
-from sdwh.query.cubes import _product_sql
+from sdwh.query.cubes import _product_sql, _rollup_sql
 from sdwh.query.products import parse_catalogue
-from sdwh.query.tablebuilder import TOTAL, TableRequest, build_table
+from sdwh.query.tablebuilder import TOTAL, TableRequest, build_table, cube_navigator
 
 SECRET = bytes.fromhex("5a" * 32)
 THRESHOLD = 3
@@ -46,6 +46,7 @@ CATALOGUE = parse_catalogue({
         "measures": [
             {"id": "persons", "title": "Persons", "condition": "true", "definition": "All."},
             {"id": "working", "title": "Working", "condition": "working", "definition": "W."}],
+        "rollups": [["quarter", "sex"], ["quarter", "geo"]],
     }],
     "codelists": {"plain": {"from_data": True}},
 })
@@ -67,12 +68,16 @@ def _cube(rows: list[tuple[str, str, str, bool]], shuffle_seed: int = 0) -> tupl
         "person_id": micro["person_id"],
         "rk": [record_key_int(p, SECRET) for p in micro["person_id"]]}))
     con.execute("CREATE TEMP TABLE person_keys AS SELECT * FROM keys")
-    con.execute(_product_sql(CATALOGUE.product("toy")))
+    product = CATALOGUE.product("toy")
+    con.execute(_product_sql(product))
+    for i, dims in enumerate(product.rollups):
+        con.execute(_rollup_sql(product, i, dims))
     return con, micro
 
 
-def _cell(con: duckdb.DuckDBPyConnection, **req: object) -> dict:
-    result = build_table(con, CATALOGUE, TableRequest(product="toy", **req))
+def _cell(con: duckdb.DuckDBPyConnection, rollups: bool = True, **req: object) -> dict:
+    nav = cube_navigator(con, CATALOGUE) if rollups else None
+    result = build_table(con, CATALOGUE, TableRequest(product="toy", **req), navigator=nav)
     return {tuple(r[a.dim] for a in result.axes): r for r in result.records}
 
 
@@ -105,6 +110,10 @@ def test_same_cell_gets_same_noise_however_asked(rows: list, seed: int) -> None:
         via_filter = _cell(con, dims=("quarter",), filters={"geo:province": (prov,)})
         empty = {"persons": 0}  # nobody of the province in that quarter: a true zero
         assert via_filter.get((q,), empty)["persons"] == rec["persons"]
+    # rollups (the cube summed over left-out dimensions) answer exactly as the full cube
+    for req in ({"dims": ("quarter", "sex"), "totals": True},
+                {"dims": ("quarter", "geo:province"), "filters": {"geo": ("11001", "21004")}}):
+        assert _cell(con, rollups=True, **req) == _cell(con, rollups=False, **req)
     # row order of the microdata does not matter
     con2, _ = _cube(rows, shuffle_seed=seed + 1)
     assert _cell(con2, dims=("quarter", "sex"), totals=True) == as_total
