@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +29,10 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
+#: System accounts are per run (several test runs may share a machine).
+_RUN = f"{os.getpid() % 0xFFFF:04x}"
+ALICE, BOB = f"e2ea{_RUN}", f"e2eb{_RUN}"
+CENSUS, HEALTH, ENDED = "census-e2e", "health-e2e", "ended-e2e"
 
 
 def free_port() -> int:
@@ -50,6 +55,7 @@ def make_project(settings, project_id: str, researchers: list[str], rows: int = 
                  end: date | None = None, secret_marker: str = "") -> Path:
     """A registered, active project with a small frozen extract in the registry's layout."""
     from sdwh.projects.registry import Registry
+    from sdwh.projects.states import ProjectAction
 
     registry = Registry(settings)
     today = date.today()
@@ -57,13 +63,15 @@ def make_project(settings, project_id: str, researchers: list[str], rows: int = 
         "vsa-intake", id=project_id, title=f"Fixture project {project_id}",
         organisation="KU Leuven", legal_basis="GDPR art. 89", accredited=researchers,
         datasets=["thm_labour_market_panel"], variables=["quarter", "age_band"],
-        period_from="2024Q1", period_to="2025Q4", start_date=today - timedelta(days=30),
+        period_from="2024Q1", period_to="2025Q4", start_date=today - timedelta(days=60),
         end_date=end or today + timedelta(days=30),
         retention_until=(end or today + timedelta(days=30)) + timedelta(days=365))
     registry.approve(project_id, "vsa-staff", deliberation_ref="IVC/25/001")
-    registry.activate(project_id, "vsa-staff")
+    # A project that has ended already was activated and granted while it ran.
+    when = datetime.combine(min(today, end or today), datetime.min.time(), UTC)
+    registry.change(project_id, ProjectAction.ACTIVATE, "vsa-staff", now=when)
     for name in researchers:
-        registry.grant(project_id, name, "vsa-staff")
+        registry.change(project_id, ProjectAction.GRANT, "vsa-staff", now=when, username=name)
     root = settings.root / "projects" / project_id / "extracts"
     folder = root / "e0001"
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,15 +131,17 @@ def enrol(settings, username: str, role: str = "researcher") -> str:
     return secret
 
 
-def fresh_code(secret: str, used: set[tuple[str, int]]) -> str:
-    """A TOTP code not used before for ``secret`` (waits for the next step if needed)."""
+def fresh_code(secret: str, used: dict[str, int]) -> str:
+    """A TOTP code whose time step was not used before for ``secret`` (the hub refuses
+    replays); takes the next step's code, which the hub accepts, or waits for a new step."""
     from sdwh.enclave.hub import totp
 
     while True:
         step = int(time.time() // 30)
-        if (secret, step) not in used:
-            used.add((secret, step))
-            return totp.code_at(secret, time.time())
+        for candidate in (step, step + 1):
+            if candidate > used.get(secret, -1):
+                used[secret] = candidate
+                return totp.code_at(secret, candidate * 30)
         time.sleep(30 - time.time() % 30 + 0.2)
 
 
@@ -144,6 +154,7 @@ class Hub:
     started_in: float
 
     def stop(self) -> None:
+        """Stop the hub and its servers; its log is kept beside the other runs' logs."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -151,6 +162,8 @@ class Hub:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        with contextlib.suppress(OSError):
+            shutil.copy(self.log, Path(tempfile.gettempdir()) / "sdwh-e2e-last-hub.log")
 
 
 def start_hub(home: Path, extra_env: dict[str, str] | None = None, timeout: float = 120) -> Hub:
@@ -190,16 +203,28 @@ class Client:
     def __init__(self, hub_url: str, username: str) -> None:
         self.hub_url = hub_url
         self.username = username
-        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         self.token: str | None = None
+        self.loop = asyncio.new_event_loop()
+        self.session = self.call(self._session())
 
-    async def close(self) -> None:
-        await self.session.close()
+    @staticmethod
+    async def _session() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+    def call(self, coro):
+        """Run a coroutine of this client on its own event loop (sync tests use this)."""
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        self.call(self.session.close())
+        self.loop.close()
 
     async def login(self, password: str, code: str) -> int:
         async with self.session.get(f"{self.hub_url}/hub/login") as r:
             page = await r.text()
-        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
+        found = re.search(r'name="_xsrf" value="([^"]+)"', page)
+        assert found, f"no login form ({r.status}): {page[:2000]}"
+        xsrf = found.group(1)
         async with self.session.post(
                 f"{self.hub_url}/hub/login",
                 data={"username": self.username, "password": password, "otp": code,
@@ -228,7 +253,9 @@ class Client:
         base = f"{self.hub_url}/hub/api/users/{self.username}/servers/{project}"
         async with self.session.post(base, json={}, headers=self.auth()) as r:
             status, text = r.status, await r.text()
-        if status not in (201, 202):
+        if status == 400 and "already running" in text:
+            status = 200
+        elif status not in (201, 202):
             return status, text
         started = time.monotonic()
         while time.monotonic() - started < timeout:
@@ -303,10 +330,6 @@ class Client:
         return {"stdout": "".join(out), "error": error,
                 "seconds": time.monotonic() - started,
                 "first_output": (first_output - started) if first_output else None}
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def cleanup_home(home: Path) -> None:

@@ -91,6 +91,9 @@ class SandboxPlan:
     readonly_binds: list[tuple[Path, Path]] = field(default_factory=list)
     writable_binds: list[tuple[Path, Path]] = field(default_factory=list)
     private_tmp: list[Path] = field(default_factory=list)
+    #: target → (st_dev, st_ino) the mounted directory must have: a source path swapped for
+    #: another directory between the hub's safe open and the mount is caught here.
+    expected: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def enter(plan: SandboxPlan) -> None:
@@ -102,13 +105,24 @@ def enter(plan: SandboxPlan) -> None:
     # it), then hide data roots: a source under a hidden path must be mounted before it goes.
     for source, target in plan.writable_binds:
         bind_mount(source, target, readonly=False)
+        _check_identity(plan, target)
     for source, target in plan.readonly_binds:
         bind_mount(source, target, readonly=True)
+        _check_identity(plan, target)
     for path in plan.hidden:
         if path.is_dir():
             hide(path)
     for path in plan.private_tmp:
         private_tmp(path)
+
+
+def _check_identity(plan: SandboxPlan, target: Path) -> None:
+    want = plan.expected.get(str(target))
+    if want is None:
+        return
+    info = os.stat(target)
+    if (info.st_dev, info.st_ino) != want:
+        raise OSError(f"{target}: the mounted directory is not the one the hub checked")
 
 
 def probe(hidden: Path | None = None) -> str | None:

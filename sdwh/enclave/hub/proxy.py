@@ -207,8 +207,9 @@ class EnclaveProxy(Proxy):
                 connector = aiohttp.UnixConnector(path=unquote(parsed.netloc))
             else:
                 connector = aiohttp.TCPConnector()
+            # DummyCookieJar: a proxy must never keep one person's cookies for the next.
             client = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False,
+                connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
             self._clients[target] = client
         return client, base

@@ -16,6 +16,7 @@ soon as that stops being true (checked at every poll). Each server:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
@@ -32,6 +33,38 @@ from traitlets import Any as AnyTrait
 from traitlets import Unicode
 
 from sdwh.enclave.hub import isolation
+
+
+class Refusal(Exception):
+    """Why a server may not run: a reason for the audit log, a message for the person."""
+
+    def __init__(self, reason: str, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.status = reason, message, status
+
+
+def project_gate(settings: Any, username: str, server_name: str, on: date) -> tuple[Any, Path]:
+    """(project, current extract) if ``username`` may run server ``server_name`` on ``on``.
+
+    The server name is the project id; the registry decides (active, granted, within its
+    dates). Shared by the local spawner and the Kubernetes configuration (:mod:`.k8s`).
+    """
+    from sdwh.projects.registry import Registry
+
+    if not server_name:
+        raise Refusal("no project chosen", "Start the server of one of your projects.")
+    registry = Registry(settings)
+    granted = {p.id: p for p in registry.active_projects_for(username, on)}
+    project = granted.get(server_name)
+    if project is None:
+        raise Refusal("not granted or not active",
+                      f"You have no active authorisation for project {server_name!r}.")
+    extract = registry.current_extract(project.id)
+    if extract is None:
+        raise Refusal("no extract", f"Project {server_name!r} has no extract yet; VSA staff "
+                      "create it with `sdwh project extract`.", status=409)
+    return project, extract
+
 
 ENFORCEMENT_ARGS = [
     "--ServerApp.contents_manager_class=sdwh.enclave.hub.inserver.EnclaveContentsManager",
@@ -54,21 +87,11 @@ class EnclaveSpawner(LocalProcessSpawner):
     # ------------------------------------------------------------------ the gate
     def _project(self) -> tuple[Any, Path]:
         """The project this server is for and its current extract; SpawnException if none."""
-        from sdwh.projects.registry import Registry
-
-        if not self.name:
-            self._refuse("no project chosen", "Start the server of one of your projects.")
-        registry = Registry(self.settings)
-        granted = {p.id: p for p in registry.active_projects_for(self.user.name, date.today())}
-        project = granted.get(self.name)
-        if project is None:
-            self._refuse("not granted or not active", f"You have no active authorisation for "
-                         f"project {self.name!r}.")
-        extract = registry.current_extract(project.id)
-        if extract is None:
-            self._refuse("no extract", f"Project {self.name!r} has no extract yet; VSA staff "
-                         "create it with `sdwh project extract`.", status=409)
-        return project, extract
+        try:
+            return project_gate(self.settings, self.user.name, self.name, date.today())
+        except Refusal as refusal:
+            self._refuse(refusal.reason, refusal.message, refusal.status)
+            raise  # unreachable: _refuse raises
 
     def _refuse(self, reason: str, message: str, status: int = 403) -> None:
         self._audit("hub.spawn_refused", project=self.name, reason=reason)
@@ -91,15 +114,29 @@ class EnclaveSpawner(LocalProcessSpawner):
     def spool_dir(self) -> Path:
         return self.session_dir / "spool"
 
-    def _workspace(self, account: pwd.struct_passwd) -> Path:
-        """``~/.sdwh/projects/<id>`` made safely (no symlinks) and owned by the researcher."""
-        home = Path(account.pw_dir)
-        path = home
-        for part in (".sdwh", "projects", self.name):
-            path = path / part
-            _make_dir(path, account.pw_uid, account.pw_gid, 0o700)
-        _make_dir(path / "extract", 0, 0, 0o755)
-        return path
+    @property
+    def outbox_dir(self) -> Path:
+        """Where ``project.request_export`` stages files for the airlock (hub collects)."""
+        return self.session_dir / "outbox"
+
+    def _open_workspace(self, account: pwd.struct_passwd) -> int:
+        """An fd of ``~/.sdwh/projects/<id>`` (made if needed, owned by the researcher).
+
+        Walked with ``openat`` and O_NOFOLLOW from the home directory, and later mounted from
+        the fd: a researcher's other session cannot swap a component for a symlink to make
+        the hub mount some other directory (another project's extract) as this home.
+        """
+        fd = os.open(account.pw_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            for part in (".sdwh", "projects", self.name):
+                fd = _open_dir_at(fd, part, account.pw_uid, account.pw_gid, 0o700)
+            os.close(_open_dir_at(os.dup(fd), "extract", 0, 0, 0o755))  # the mount point
+        except OSError as err:
+            os.close(fd)
+            raise SpawnException(f"The workspace of {self.user.name} is not a plain directory "
+                                 f"({err.strerror}); ask VSA to check the account.",
+                                 reason="unsafe path", status_code=500) from None
+        return fd
 
     def _prepare(self, account: pwd.struct_passwd) -> None:
         for path in (Path(self.runtime_dir), Path(self.runtime_dir) / "sessions"):
@@ -109,6 +146,7 @@ class EnclaveSpawner(LocalProcessSpawner):
         _make_dir(self.session_dir, 0, 0, 0o711)
         _make_dir(self.socket_path.parent, account.pw_uid, account.pw_gid, 0o700)
         _make_dir(self.spool_dir, account.pw_uid, account.pw_gid, 0o700)
+        _make_dir(self.outbox_dir, account.pw_uid, account.pw_gid, 0o700)
 
     # ------------------------------------------------------------------ start / poll / stop
     def make_preexec_fn(self, name: str):
@@ -135,6 +173,8 @@ class EnclaveSpawner(LocalProcessSpawner):
             "SDWH_PROJECT_ID": self.name,
             "SDWH_PROJECT_EXTRACT": str(Path(env["HOME"]) / "extract"),
             "SDWH_AUDIT_SPOOL": str(self.spool_dir),
+            "SDWH_AIRLOCK_OUTBOX": str(self.outbox_dir),
+            "SDWH_WORKSPACE": env["HOME"],
             "JUPYTER_PLATFORM_DIRS": "1",
         })
         return env
@@ -146,16 +186,22 @@ class EnclaveSpawner(LocalProcessSpawner):
         except KeyError:
             self._refuse("no OS account", f"There is no system account for {self.user.name}; "
                          "ask VSA to create it.", status=500)
-        workspace = await asyncio.to_thread(self._workspace, account)
         await asyncio.to_thread(self._prepare, account)
+        workspace_fd = await asyncio.to_thread(self._open_workspace, account)
         home = Path(account.pw_dir)
-        plan = isolation.SandboxPlan(
+        workspace = home / ".sdwh" / "projects" / self.name
+        try:
+            ws, ex = os.fstat(workspace_fd), os.stat(extract)
+        finally:
+            os.close(workspace_fd)
+        self._plan = isolation.SandboxPlan(
             writable_binds=[(workspace, home)],
             readonly_binds=[(extract, home / "extract")],
             hidden=[self.settings.root, *self._extra_hidden()],
             private_tmp=[Path("/tmp"), Path("/dev/shm")],
+            expected={str(home): (ws.st_dev, ws.st_ino),
+                      str(home / "extract"): (ex.st_dev, ex.st_ino)},
         )
-        self._plan = plan
         self.port = 8888  # required by jupyterhub-singleuser; ignored when --sock is given
         self.notebook_dir = str(home)
         await super().start()
@@ -212,8 +258,11 @@ class EnclaveSpawner(LocalProcessSpawner):
         return [repo_var] if repo_var.is_dir() and repo_var != self.settings.root else []
 
     def _collect_spool(self) -> None:
+        """Move the session's audit claims into the chain and its export requests into the
+        airlock (both written from inside the sandbox, so both are validated here)."""
         if self.settings is None or not self.spool_dir.is_dir():
             return
+        self._collect_outbox()
         from sdwh.audit.log import audit_log
         from sdwh.audit.spool import collect
 
@@ -222,9 +271,37 @@ class EnclaveSpawner(LocalProcessSpawner):
         except (OSError, ValueError) as err:
             self.log.error("Could not collect the audit spool of %s: %s", self._log_name, err)
 
+    def _collect_outbox(self) -> None:
+        if not self.outbox_dir.is_dir() or not any(
+                p for p in self.outbox_dir.iterdir() if not p.name.startswith(".")):
+            return
+        from sdwh.airlock.service import AirlockService
+        from sdwh.errors import SdwhError
+
+        try:
+            AirlockService(self.settings).collect_outbox(self.outbox_dir, self.name,
+                                                         self.user.name)
+        except (SdwhError, OSError, ValueError, KeyError) as err:
+            self.log.error("Could not collect the airlock outbox of %s: %s", self._log_name, err)
+            self._audit("airlock.collect_failed", project=self.name, error=str(err)[:300])
+
     def _audit(self, event: str, **details: Any) -> None:
         if self.audit is not None:
             self.audit(event, self.user.name, **details)
+
+
+def _open_dir_at(parent: int, name: str, uid: int, gid: int, mode: int) -> int:
+    """Open (making it if needed) directory ``name`` under the fd ``parent``, never following
+    a symlink; set owner and mode; close ``parent``; return the new fd."""
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, mode, dir_fd=parent)
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    finally:
+        os.close(parent)
+    os.fchown(fd, uid, gid)
+    os.fchmod(fd, mode)
+    return fd
 
 
 def _make_dir(path: Path, uid: int, gid: int, mode: int) -> None:
