@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
+from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF, XSD
 
 from sdwh.publish.indicators import INDICATORS
 
@@ -113,7 +113,7 @@ def build_catalog(releases: list[dict[str, Any]], base_url: str) -> Graph:
         if latest is None:
             continue
         g.add((ds, DCTERMS.issued, Literal(latest["issued"], datatype=XSD.date)))
-        g.add((ds, DCAT.version, Literal(latest["release"])))
+        g.add((ds, OWL.versionInfo, Literal(latest["release"])))
         first, last = latest["indicators"][ind.id]["quarters"]
         period = BNode(f"period-{ind.id}")
         g.add((ds, DCTERMS.temporal, period))

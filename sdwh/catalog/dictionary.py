@@ -65,24 +65,30 @@ def trace(manifest: dict[str, Any], model: str, column: str, schema: dict[str, A
     if depth >= MAX_DEPTH:
         return {"column": f"{model}.{column}", "kind": "truncated"}
     ups = []
+    sources = [".".join(src) for src in node.get("sources", [])]
     for name in _upstream(node, column, schema):
-        if name.startswith("?"):
-            ups.append({"column": name, "kind": "unresolved"})
-            continue
         table, _, col = name.rpartition(".")
         table = table.split(".")[-1].strip('"')
-        if col == "*" or not table:
+        if sources and (name.startswith("?") or col == "*"):
+            # a staging model over the raw store: the column is the supplier's field
+            ups.extend({"column": f"{src}.{column}", "kind": "source"} for src in sources)
+        elif not table and name.replace(".", "").replace("'", "").isalnum() and (
+                name[0].isdigit() or name.startswith("'")):
+            ups.append({"column": name, "kind": "constant"})
+        elif name.startswith("?") or col == "*" or not table:
             ups.append({"column": name, "kind": "unresolved"})
         elif table in by_alias and table != model:
             ups.append(trace(manifest, table, col, schema, depth + 1))
-        else:
-            ups.append({"column": f"{table}.{col}", "kind": "source"})
+        else:  # a CTE alias sqlglot could not follow further (e.g. a join of subqueries)
+            ups.append({"column": f"{table}.{col}", "kind": "unresolved"})
     return {"column": f"{model}.{column}", "kind": "model", "from": ups}
 
 
 def leaves(tree: dict[str, Any]) -> list[str]:
     """Supplier fields (and unresolved ends) at the bottom of a lineage tree."""
     if "from" not in tree:
+        if tree["kind"] == "constant":
+            return []
         return [tree["column"] + ("" if tree["kind"] == "source" else f" [{tree['kind']}]")]
     out: list[str] = []
     for child in tree["from"]:

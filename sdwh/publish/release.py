@@ -23,15 +23,18 @@ from statistics import median
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+import disclosure.protect as disclosure_protect
+import sdwh.publish.protection as protection_module
 from disclosure.rules import RuleParams
 from sdwh.config import Settings
 from sdwh.errors import SdwhError
 from sdwh.faults import failpoint
 from sdwh.publish import cells, formats
 from sdwh.publish.indicators import INDICATORS, Indicator
-from sdwh.publish.protection import Block, GeoParents, protect_cells
+from sdwh.publish.protection import Block, GeoParents, Outcome, protect_cells
 
 RELEASE_ID = re.compile(r"^(\d{4})Q([1-4])$")
 LICENCE = "Modellicentie Gratis Hergebruik v1.0"
@@ -139,8 +142,53 @@ def _frame_sha(frames: dict[str, pd.DataFrame]) -> str:
     return h.hexdigest()
 
 
+def _cache_key(blocks: list[Block], params: RuleParams) -> str:
+    """Same code, rules and cells → same pattern: the key of a cached protection outcome."""
+    h = hashlib.sha256()
+    for module in (protection_module, disclosure_protect):
+        h.update(Path(module.__file__).read_bytes())
+    h.update(params.model_dump_json().encode())
+    for block in blocks:
+        h.update(block.indicator.id.encode())
+        h.update(block.cells.to_csv(index=False, lineterminator="\n").encode())
+    return h.hexdigest()
+
+
+def _plain(x: Any) -> Any:
+    """numpy scalars in audit records as plain JSON numbers."""
+    return x.item() if hasattr(x, "item") else str(x)
+
+
+def _protect_cached(blocks: list[Block], geo: GeoParents, params: RuleParams,
+                    cache: Path | None) -> Outcome:
+    """Protection is deterministic, so an outcome is reused for unchanged tables.
+
+    Only quarters whose cells changed (a new quarter, a revised delivery) are protected
+    again; the cache lives outside the releases and never changes a published byte.
+    """
+    path = None
+    if cache is not None:
+        path = cache / f"{_cache_key(blocks, params)}.json"
+        if path.is_file():
+            doc = json.loads(path.read_text())
+            return Outcome({k: np.array(v, dtype=bool) for k, v in doc["suppressed"].items()},
+                           {k: np.array(v, dtype=bool) for k, v in doc["primary"].items()},
+                           doc["rules"], doc["record"])
+    outcome = protect_cells(blocks, geo, params, LINKS)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({
+            "suppressed": {k: v.tolist() for k, v in outcome.suppressed.items()},
+            "primary": {k: v.tolist() for k, v in outcome.primary.items()},
+            "rules": outcome.rules, "record": outcome.record}, default=_plain))
+        os.replace(tmp, path)
+    return outcome
+
+
 def protect_all(ind_frames: dict[str, pd.DataFrame], geo: GeoParents, params: RuleParams,
-                progress: Callable[[int, int], None] | None = None
+                progress: Callable[[int, int], None] | None = None,
+                cache: Path | None = None
                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Protect every independent table; per indicator: suppressed, primary, rules arrays."""
     result = {i: {"suppressed": pd.Series(False, index=f.index),
@@ -156,12 +204,12 @@ def protect_all(ind_frames: dict[str, pd.DataFrame], geo: GeoParents, params: Ru
     for done, (key, members) in enumerate(sorted(groups.items()), start=1):
         blocks = [Block(ind, ind_frames[ind.id].loc[idx].reset_index(drop=True))
                   for ind, idx in members]
-        outcome = protect_cells(blocks, geo, params, LINKS)
+        outcome = _protect_cached(blocks, geo, params, cache)
         for ind, idx in members:
             result[ind.id]["suppressed"].loc[idx] = outcome.suppressed[ind.id]
             result[ind.id]["primary"].loc[idx] = outcome.primary[ind.id]
             result[ind.id]["rules"].loc[idx] = outcome.rules[ind.id]
-        record = outcome.record
+        record = json.loads(json.dumps(outcome.record, default=_plain))  # as if cached
         for iv in record["intervals"]:
             ind_id, cell = iv.pop("indicator"), iv.pop("cell")
             member = next(m for m in members if m[0].id == ind_id)
@@ -260,7 +308,8 @@ def publish_release(settings: Settings, release: str, issued: date | None = None
     earlier = [r for r in existing_releases(settings) if r < release]
     previous = earlier[-1] if earlier else None
     geo = GeoParents.from_seeds(settings.seeds_dir)
-    protection, sdc_records = protect_all(frames, geo, params, progress)
+    protection, sdc_records = protect_all(frames, geo, params, progress,
+                                          settings.root / "publish" / "sdc-cache")
 
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):  # left by a crashed run: never a release

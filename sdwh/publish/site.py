@@ -40,6 +40,7 @@ def _page(title: str, body: str) -> str:
                   for ind in INDICATORS)
     return (f'<!doctype html><html lang="nl"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            '<link rel="icon" href="data:,">'
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
             f'<header><a href="index.html"><b>Statistiek Vlaanderen</b></a>{nav}'
             f'<a href="calendar.html">Kalender</a><a href="timeliness.html">Tijdigheid</a>'
@@ -90,26 +91,24 @@ def _latest_table(ind: Indicator, table: pd.DataFrame, quarter: str) -> str:
     if "geo_level" in sel:
         sel = sel[sel["geo_level"].isin(["region", "province"]) & (sel["sex_code"] == "T")]
     keys = [d.column for d in ind.dimensions if d.column in sel and d.column != "geo_level"]
-    wide = sel.pivot_table(index=keys, columns="measure", values="value", aggfunc="first",
-                           dropna=False)
-    flags = sel.pivot_table(index=keys, columns="measure", values="suppressed",
-                            aggfunc="first")
-    measures = [m.id for m in ind.measures if m.id in wide.columns]
+    measures = [m.id for m in ind.measures if m.id in set(sel["measure"])]
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "".join(
         f"<th>{html.escape(ind.measure(m).label)}</th>" for m in measures)
     rows = []
-    for idx, row in wide.iterrows():
+    for idx, part in sel.groupby(keys, sort=True):
         idx_t = idx if isinstance(idx, tuple) else (idx,)
         cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in idx_t)
+        by_measure = {r.measure: r for r in part.itertuples(index=False)}
         for m in measures:
-            v = row[m]
-            if bool(flags.loc[idx, m]):
+            r = by_measure.get(m)
+            if r is not None and r.suppressed:
                 cells += '<td class="flag">c</td>'
-            elif pd.isna(v):
+            elif r is None or pd.isna(r.value):
                 cells += "<td>–</td>"
+            elif ind.measure(m).unit == "percent":
+                cells += f"<td>{r.value:.1f}</td>"
             else:
-                cells += f"<td>{v:.1f}</td>" if ind.measure(m).unit == "percent" \
-                    else f"<td>{int(v):,}</td>".replace(",", ".")
+                cells += f"<td>{int(r.value):,}</td>".replace(",", ".")
         rows.append(f"<tr>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
@@ -133,7 +132,7 @@ def indicator_page(ind: Indicator, release: str, folder: Path) -> str:
     body = (f"<p>{html.escape(ind.description)}</p>"
             f"<figure>{svg}<figcaption>Release {release}; quarters marked provisional "
             f"may be revised.</figcaption></figure>"
-            f"<h2>{html.escape(latest)}: provinces and region</h2>"
+            f"<h2>{html.escape(latest)}</h2>"
             f"{_latest_table(ind, table, latest)}"
             "<p>c = confidential (suppressed by disclosure control)</p>"
             f"<h2>Metadata</h2><dl><dt>Population</dt><dd>{html.escape(ind.population)}</dd>"
