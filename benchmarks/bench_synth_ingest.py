@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import sys
@@ -24,12 +25,23 @@ from _measure import machine, measure
 SDWH = str(Path(sys.executable).with_name("sdwh"))
 
 
+def measure_cpu(cmd: list[str], env: dict[str, str]) -> dict:
+    """:func:`measure` plus the command's CPU seconds (user + system, all its threads) and the
+    load average before it started: on a shared machine CPU time is the steadier figure."""
+    load = Path("/proc/loadavg").read_text().split()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = measure(cmd, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {**result, "cpu_seconds": round(cpu, 1), "load_before": float(load)}
+
+
 def one_run(persons: int, seed: int, first: str, last: str, workdir: Path) -> dict:
     home = workdir / f"home-{time.monotonic_ns()}"
     env = {"SDWH_HOME": str(home), "SDWH_TTP_KEY": "5a" * 32}
-    synth = measure([SDWH, "synth", "--persons", str(persons), "--from", first, "--to", last,
-                     "--seed", str(seed), "--json"], env)
-    ingest = measure([SDWH, "ingest", "--json"], env)
+    synth = measure_cpu([SDWH, "synth", "--persons", str(persons), "--from", first, "--to",
+                         last, "--seed", str(seed), "--json"], env)
+    ingest = measure_cpu([SDWH, "ingest", "--json"], env)
     summary = json.loads(ingest.pop("stdout"))
     synth.pop("stdout")
     shutil.rmtree(home)
@@ -73,8 +85,10 @@ def main() -> None:
         "deliveries": runs[0]["deliveries"],
         "synth_seconds": med(r["synth"]["seconds"] for r in runs),
         "synth_peak_rss_mib": max(r["synth"]["peak_rss_mib"] for r in runs),
+        "synth_cpu_seconds": med(r["synth"]["cpu_seconds"] for r in runs),
         "ingest_seconds": med(r["ingest"]["seconds"] for r in runs),
         "ingest_peak_rss_mib": max(r["ingest"]["peak_rss_mib"] for r in runs),
+        "ingest_cpu_seconds": med(r["ingest"]["cpu_seconds"] for r in runs),
         **pseudonymisation_rates(),
         "all_runs": runs,
     }
