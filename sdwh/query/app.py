@@ -197,9 +197,15 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
                 presented = request.query_params.get("token", "")
             token = st.tokens.verify(presented) if presented else None
             if token is None:
+                client = request.client.host if request.client else "unknown"
+                wait = st.limiter.take(f"anonymous:{client}", settings.api_rate_limit)
+                if wait > 0:  # failed attempts are limited per address, not audited one by one
+                    raise ApiError(429, "Too many requests without a valid token.",
+                                   f"Retry after {RateLimiter.retry_after_header(wait)} s.",
+                                   headers={"Retry-After":
+                                            RateLimiter.retry_after_header(wait)})
                 st.audit.append("api.denied", "anonymous", path=request.url.path,
-                                reason="missing or invalid token",
-                                client=request.client.host if request.client else None)
+                                reason="missing or invalid token", client=client)
                 raise ApiError(401, "A valid API token is required.",
                                "Send 'Authorization: Bearer <token>'; VSA issues tokens "
                                "(`sdwh api token create`).", headers={"WWW-Authenticate":
