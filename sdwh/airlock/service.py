@@ -366,14 +366,13 @@ class AirlockService:
 
     def _session(self, request: Request, f: RequestFile, sessions: dict[str, Any]):
         from sdwh.projects.access import open_extract
+        from sdwh.projects.extract import extracts_dir
 
-        extract_id = (f.query or {}).get("extract_id")
-        folder = None
-        if extract_id:
-            candidate = (self.registry.current_extract(request.project_id) or Path()).parent
-            folder = candidate / extract_id if candidate.name == "extracts" else None
-        folder = folder if folder and (folder / "extract.json").is_file() else \
-            self.registry.current_extract(request.project_id)
+        # the extract version the query ran on (sidecar), else the project's current one
+        extract_id = str((f.query or {}).get("extract_id") or "")
+        folder = extracts_dir(self.settings, request.project_id) / extract_id
+        if not extract_id or "/" in extract_id or not (folder / "extract.json").is_file():
+            folder = self.registry.current_extract(request.project_id)
         if folder is None:
             return None
         key = str(folder)
