@@ -231,12 +231,16 @@ class AirlockService:
         Each staged folder is validated again, submitted, and moved to ``outbox/.collected``.
         """
         done = []
-        for staged in sorted(p for p in Path(outbox).iterdir()
-                             if p.is_dir() and not p.name.startswith(".")):
-            meta = json.loads((staged / "submission.json").read_text())
+        for staged in sorted(p for p in Path(outbox).iterdir() if not p.name.startswith(".")):
             files = staged / "files"
-            paths = [Path(f["name"]) for f in meta["files"]]
             try:
+                # written from inside the sandbox: links could point at anything
+                if any(p.is_symlink() for p in (staged, files, staged / "submission.json")) \
+                        or not files.is_dir():
+                    self._refuse(author, project_id, "symlink", f"staged submission "
+                                 f"{staged.name} is not a plain folder")
+                meta = json.loads((staged / "submission.json").read_text())
+                paths = [Path(f["name"]) for f in meta["files"]]
                 request = self.create_request(project_id, author, files, paths,
                                               meta["context"])
                 done.append(self.submit(request.id, author))

@@ -369,3 +369,18 @@ def test_files_of_the_extract_mounted_in_the_workspace_are_refused(lab, monkeypa
     for name in ("v1/risk_report.json", f"v1/{PANEL}.parquet"):
         with pytest.raises(Refused, match=r"file of the project extract \[rule extract_copy\]"):
             request(lab, name)
+
+
+def test_outbox_entries_that_are_links_are_refused(lab, tmp_path):
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    elsewhere = tmp_path / "elsewhere" / "files"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "secret.txt").write_text("another project's notes, not for export\n")
+    (elsewhere.parent / "submission.json").write_text(json.dumps(
+        {"files": [{"name": "secret.txt"}], "context": CONTEXT}))
+    os.symlink(elsewhere.parent, outbox / "20260101T000000-deadbeef")
+    with pytest.raises(SdwhError, match="not a plain folder"):
+        lab["service"].collect_outbox(outbox, "acro", "alice")
+    assert lab["service"].requests() == []
+
