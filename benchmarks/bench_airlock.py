@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine  # noqa: E402
+from _measure import machine
 
 PANEL = "thm_labour_market_panel"
 QUARTERS = [f"{y}Q{q}" for y in (2024, 2025) for q in range(1, 5)]
