@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from sdwh.query.tokens import Token, TokenStore
 
 Format = Literal["json", "csv", "jsonstat"]
 CSV_TYPE = "text/csv; charset=utf-8"
+TOKEN_CACHE_SECONDS = 5.0
 
 
 class ApiError(Exception):
@@ -189,13 +191,30 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
             body["rule"] = err.rule
         return JSONResponse(body, status_code=err.status, headers=err.headers)
 
+    seen: dict[str, tuple[Token, float]] = {}
+
+    def verified(presented: str) -> Token | None:
+        """The token store's answer, reused for TOKEN_CACHE_SECONDS (a revocation takes
+        effect within that time); only valid tokens are remembered, by their hash."""
+        key = hashlib.sha256(presented.encode()).hexdigest()
+        now = time.monotonic()
+        hit = seen.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        token = st.tokens.verify(presented)
+        if token is not None:
+            if len(seen) > 10_000:
+                seen.clear()
+            seen[key] = (token, now + TOKEN_CACHE_SECONDS)
+        return token
+
     def authorise(role: str) -> Callable[..., Token]:
         def dependency(request: Request) -> Token:
             header = request.headers.get("authorization", "")
             presented = header[7:].strip() if header[:7].lower() == "bearer " else ""
             if not presented and request.method == "GET":
                 presented = request.query_params.get("token", "")
-            token = st.tokens.verify(presented) if presented else None
+            token = verified(presented) if presented else None
             if token is None:
                 client = request.client.host if request.client else "unknown"
                 wait = st.limiter.take(f"anonymous:{client}", settings.api_rate_limit)
