@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -82,14 +83,18 @@ def make_project(settings, project_id: str, researchers: list[str], rows: int = 
         "age_band": [bands[i % 4] for i in range(rows)],
     })
     pq.write_table(table, folder / "thm_labour_market_panel.parquet")
+    digest = hashlib.sha256((folder / "thm_labour_market_panel.parquet").read_bytes())
+    (folder / "risk.json").write_text(json.dumps({"summary": {}}))
+    risk = hashlib.sha256((folder / "risk.json").read_bytes()).hexdigest()
     manifest = {
         "project": project_id, "extract_id": "e0001",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "created_by": "test",
         "key_id": "fixture", "authorisation": {"period_from": "2024Q1", "period_to": "2025Q4"},
         "tables": {"thm_labour_market_panel": {
             "file": "thm_labour_market_panel.parquet", "rows": rows, "persons": rows,
+            "sha256": digest.hexdigest(),
             "columns": ["person_id", "quarter", "age_band"]}},
-        "risk_report": {"file": "risk.json", "summary": {}},
+        "risk_report": {"file": "risk.json", "sha256": risk, "summary": {}},
     }
     (folder / "extract.json").write_text(json.dumps(manifest))
     for path in folder.iterdir():

@@ -10,6 +10,8 @@ and `sdwh serve hub` says so loudly. Production (Kubernetes) is described in ``i
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -145,8 +147,22 @@ def configure(c: Any, settings: Settings | None = None) -> None:
               f"--url={public}/hub/api", f"--timeout={settings.hub_idle_timeout}",
               f"--cull-every={settings.hub_cull_every}", f"--max-age={settings.hub_max_age}",
               "--remove-named-servers=true"]
-    c.JupyterHub.services = [{"name": "idle-culler", "command": culler}]
+    review = {  # the airlock's review web app for output checkers (issue 6)
+        "name": "airlock", "url": f"http://127.0.0.1:{_free_port()}",
+        "command": [sys.executable, "-m", "sdwh.enclave.hub.review"],
+        "oauth_no_confirm": True,
+        "environment": {**{k: v for k, v in os.environ.items() if k.startswith("SDWH_")},
+                        "SDWH_HOME": str(settings.root), "PYTHONPATH": str(PROJECT_DIR)},
+    }
+    c.JupyterHub.services = [{"name": "idle-culler", "command": culler}, review]
     c.JupyterHub.load_roles = [
         {"name": "idle-culler", "services": ["idle-culler"],
          "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
+        {"name": "user", "scopes": ["self", "access:services!service=airlock"]},
     ]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
