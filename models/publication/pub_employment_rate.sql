@@ -83,7 +83,7 @@ final as (
         cast(n_population as {{ dbt.type_bigint() }}) as denominator,
         cast(n_working as {{ dbt.type_bigint() }}) as n_persons_numerator,
         cast(n_population as {{ dbt.type_bigint() }}) as n_persons_denominator,
-        cast(case when n_population > 0 then 100.0 * n_working / n_population end as double)
+        cast(case when n_population > 0 then cast(100 as double) * n_working / n_population end as double)
             as employment_rate_pct,
         cast(coalesce(gross_wage_eur, 0) as double) as gross_wage_eur,
         cast(coalesce(gross_wage_top1_eur, 0) as double) as gross_wage_top1_eur,

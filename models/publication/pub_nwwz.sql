@@ -46,7 +46,7 @@ final as (
         cast(n_labour_force as {{ dbt.type_bigint() }}) as denominator,
         cast(n_nwwz as {{ dbt.type_bigint() }}) as n_persons_numerator,
         cast(n_labour_force as {{ dbt.type_bigint() }}) as n_persons_denominator,
-        cast(case when n_labour_force > 0 then 100.0 * n_nwwz / n_labour_force end as double)
+        cast(case when n_labour_force > 0 then cast(100 as double) * n_nwwz / n_labour_force end as double)
             as nwwz_rate_pct
     from cells
 

@@ -41,9 +41,9 @@ final as (
         cast(n_self_employed as {{ dbt.type_bigint() }}) as n_self_employed,
         cast(n_employees as {{ dbt.type_bigint() }}) as n_employees,
         cast(n_parttime_employees as {{ dbt.type_bigint() }}) as n_parttime_employees,
-        cast(case when n_working > 0 then 100.0 * n_self_employed / n_working end as double)
+        cast(case when n_working > 0 then cast(100 as double) * n_self_employed / n_working end as double)
             as self_employment_share_pct,
-        cast(case when n_employees > 0 then 100.0 * n_parttime_employees / n_employees end as double)
+        cast(case when n_employees > 0 then cast(100 as double) * n_parttime_employees / n_employees end as double)
             as parttime_share_pct
     from cells
     where geo_refnis is not null
