@@ -66,6 +66,9 @@ def list_(
 
     def render(data: dict[str, Any]) -> None:
         rows = data.get("queue", data.get("sampled", []))
+        if not rows:
+            console.print("No requests waiting." if "queue" in data else "Nothing sampled.")
+            return
         table = Table(title="Export requests" if "queue" in data else "Ex-post sample")
         keys = list(rows[0]) if rows else ["id"]
         for key in keys:
