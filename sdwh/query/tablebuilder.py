@@ -123,7 +123,7 @@ def plan(catalogue: Catalogue, req: TableRequest) -> tuple[Product, list[Axis], 
     filters = [(_axis(product, k), tuple(dict.fromkeys(v))) for k, v in req.filters.items()]
     counts = set(product.measure_ids())
     ratios = {d.id: d for d in product.derived}
-    wanted = list(req.measures) or [*product.measure_ids(), *ratios]
+    wanted = list(dict.fromkeys(req.measures)) or [*product.measure_ids(), *ratios]
     unknown = [m for m in wanted if m not in counts and m not in ratios]
     if unknown:
         raise SdwhError(f"Product '{product.id}' has no measure {', '.join(unknown)}.",
@@ -238,7 +238,8 @@ def build_table(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, req: Table
         for d in derived:
             rec[d], rec[f"{d}_flag"] = ratio(rec[ratios[d].numerator], rec[ratios[d].denominator])
         records.append(rec)
-    shown = [m for m in (req.measures or product.measure_ids()) if m in product.measure_ids()]
+    shown = [m for m in dict.fromkeys(req.measures or product.measure_ids())
+             if m in product.measure_ids()]
     if req.measures:
         for rec in records:
             for m in measures:
