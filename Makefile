@@ -104,8 +104,10 @@ demo: $(STAMP)
 	  $(BIN)/sdwh ingest && $(BIN)/sdwh sample link $$sample
 	$(BIN)/sdwh build
 	$(BIN)/sdwh deliveries
+	$(BIN)/sdwh api build
 	@echo "Results are under $(SDWH_HOME): landing/ (deliveries), raw/ (pseudonymised Parquet), quarantine/, register.sqlite"
 	@echo "Remote-access enclave: run 'make hub' (as root) to start JupyterHub on 127.0.0.1:8000 with demo accounts (docs/researcher-guide.md)."
+	@echo "Policy-service API: 'sdwh api token create NAME --role tables --role sql', then 'sdwh serve api' (127.0.0.1:8750, docs/policy-services.md)."
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth_ingest.py
