@@ -55,7 +55,8 @@ def prepare_spark(settings: Settings) -> WarehousePaths:
 
 
 def spark_dbt_args(paths: WarehousePaths, command: str = "build", full_refresh: bool = False,
-                   refresh_from: str | None = None, select: str | None = None) -> list[str]:
+                   refresh_from: str | None = None, select: str | None = None,
+                   exclude: str | None = None) -> list[str]:
     args = [command, "--target", "spark", "--project-dir", str(project_dir()),
             "--profiles-dir", str(project_dir()),
             "--target-path", str(spark_dir(paths) / "target"),
@@ -66,15 +67,18 @@ def spark_dbt_args(paths: WarehousePaths, command: str = "build", full_refresh: 
         args += ["--vars", f"{{refresh_from_quarter: '{refresh_from}'}}"]
     if select:
         args += ["--select", select]
+    if exclude:
+        args += ["--exclude", exclude]
     return args
 
 
 def build_on_spark(settings: Settings, full_refresh: bool = False,
-                   refresh_from: str | None = None, select: str | None = None) -> BuildResult:
+                   refresh_from: str | None = None, select: str | None = None,
+                   exclude: str | None = None) -> BuildResult:
     """Run `dbt build --target spark` in this process (the SparkSession stays for queries)."""
     paths = prepare_spark(settings)
     os.chdir(spark_dir(paths))  # Spark writes derby.log and spark-warehouse/ to the cwd
-    return run_dbt(spark_dbt_args(paths, "build", full_refresh, refresh_from, select))
+    return run_dbt(spark_dbt_args(paths, "build", full_refresh, refresh_from, select, exclude))
 
 
 def summary(build: BuildResult) -> dict[str, Any]:

