@@ -108,6 +108,23 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")],
          lambda p: console.print(f"token {p['id']} ({p['service']}) revoked at {p['revoked_at']}"))
 
 
+def _warn_if_stale(settings: Settings) -> None:
+    """The cubes say which warehouse file (size, mtime) they were built from."""
+    import duckdb
+
+    from sdwh.query.cubes import _fingerprint, cube_path, load_meta, warehouse_path
+
+    con = duckdb.connect(str(cube_path(settings)), read_only=True)
+    try:
+        built_from = load_meta(con).get("warehouse_fingerprint")
+    finally:
+        con.close()
+    source = warehouse_path(settings)
+    if source.is_file() and built_from != _fingerprint(source):
+        console.print("[yellow]warning:[/] the warehouse changed since `sdwh api build`; "
+                      "answers are from the previous build until it is run again.")
+
+
 def hub_mounted(app_: Any) -> Any:
     """Under JupyterHub the proxy forwards /services/<name>/…: serve the API below that
     prefix (env JUPYTERHUB_SERVICE_PREFIX); standalone, serve it at the root."""
@@ -146,6 +163,7 @@ def serve_api(host: str | None = None, port: int | None = None, build_if_missing
         console.print("product cubes missing: building them first")
         build_cubes(settings)
     app_ = hub_mounted(create_app(settings))
+    _warn_if_stale(settings)
     console.print(f"policy-service API on http://{host}:{port} (docs at /docs); Ctrl-C stops it")
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
