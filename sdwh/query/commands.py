@@ -112,7 +112,7 @@ def _warn_if_stale(settings: Settings) -> None:
     """The cubes say which warehouse file (size, mtime) they were built from."""
     import duckdb
 
-    from sdwh.query.cubes import _fingerprint, cube_path, load_meta, warehouse_path
+    from sdwh.query.cubes import cube_path, fingerprint, load_meta, warehouse_path
 
     con = duckdb.connect(str(cube_path(settings)), read_only=True)
     try:
@@ -120,7 +120,7 @@ def _warn_if_stale(settings: Settings) -> None:
     finally:
         con.close()
     source = warehouse_path(settings)
-    if source.is_file() and built_from != _fingerprint(source):
+    if source.is_file() and built_from != fingerprint(source):
         console.print("[yellow]warning:[/] the warehouse changed since `sdwh api build`; "
                       "answers are from the previous build until it is run again.")
 

@@ -68,7 +68,7 @@ def published_path(settings: Settings) -> Path:
     return query_dir(settings) / "published.duckdb"
 
 
-def _fingerprint(path: Path) -> str:
+def fingerprint(path: Path) -> str:
     st = path.stat()
     return f"{st.st_size}:{st.st_mtime_ns}"
 
@@ -185,7 +185,7 @@ def build_cubes(settings: Settings, on_step: Callable[[str], None] | None = None
         codes_table = pa.table(  # noqa: F841 (read by DuckDB's replacement scan)
             {n: [r[i] for r in codes] for i, n in enumerate(("codelist", "code", "label"))})
         con.execute("CREATE TABLE codes AS SELECT * FROM codes_table")
-        meta = {"warehouse": str(source), "warehouse_fingerprint": _fingerprint(source),
+        meta = {"warehouse": str(source), "warehouse_fingerprint": fingerprint(source),
                 "products_sha256": hashlib.sha256(PRODUCTS_FILE.read_bytes()).hexdigest(),
                 "cellkey_key_id": key_id(secret),
                 "quarters": ",".join(r[0] for r in con.execute(
