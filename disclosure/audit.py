@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import sparse
 
+from disclosure.hypercube import protect_hypercube
 from disclosure.problem import CellProblem
 
 TOL = 1e-6
@@ -180,8 +181,21 @@ def _proof(problem: CellProblem, suppressed: np.ndarray, witnesses: sparse.csr_m
     targets = problem.primary & suppressed
     todo = [(int(c), s) for c in np.flatnonzero(targets)
             for s, need in ((-1.0, problem.upper[c]), (1.0, problem.lower[c])) if need > 0]
-    proven_by_witness = sum(1 for c, s in todo
-                            if (zmax[c] >= goal_hi[c] if s < 0 else zmin[c] <= goal_lo[c]))
+
+    def unproven() -> int:
+        return sum(1 for c, s in todo
+                   if not (zmax[c] >= goal_hi[c] if s < 0 else zmin[c] <= goal_lo[c]))
+
+    if unproven() and problem.nodes is not None:
+        # cheap witnesses for a pattern from anywhere: additive cubes inside the pattern
+        _, found, _ = protect_hypercube(problem, start=suppressed, within=True)
+        if found.nnz:
+            good = verify_witnesses(problem, suppressed, found)
+            n_wit += int(good.sum())
+            coo = found.tocsr()[np.flatnonzero(good)].tocoo()
+            np.maximum.at(zmax, coo.col, a[coo.col] + coo.data)
+            np.minimum.at(zmin, coo.col, a[coo.col] + coo.data)
+    proven_by_witness = len(todo) - unproven()
     solves = 0
     sup = np.flatnonzero(suppressed)
     h, last, pos = None, [], np.full(n, -1)

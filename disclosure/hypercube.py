@@ -155,9 +155,13 @@ def _combine(opts: list[tuple[np.ndarray, np.ndarray]], max_combos: int
 
 def protect_hypercube(problem: CellProblem, deadline: float | None = None,
                       start: np.ndarray | None = None, max_combos: int = 2048,
-                      max_siblings: int = 24, max_leaves: int = 8
+                      max_siblings: int = 24, max_leaves: int = 8, within: bool = False
                       ) -> tuple[np.ndarray, sparse.csr_matrix, list[tuple[int, int, float]]]:
-    """Suppression pattern, witness deviations (one row each), directions left for the LP."""
+    """Suppression pattern, witness deviations (one row each), directions left for the LP.
+
+    ``within=True`` grows nothing: it only looks for cubes inside the pattern ``start``,
+    which turns any given pattern into witnesses for the audit.
+    """
     if problem.nodes is None or problem.parents is None:
         raise ValueError("the hypercube method needs the table's dimensions (nodes)")
     a, cost = problem.values, problem.cost
@@ -191,6 +195,10 @@ def protect_hypercube(problem: CellProblem, deadline: float | None = None,
         # up: corners with sign −1 are lowered by `up`; down: corners with sign +1 by `down`
         ok_up = exists & ~(active & (sgn < 0) & (val < up)).any(axis=1)
         ok_down = exists & ~(active & (sgn > 0) & (val < down)).any(axis=1)
+        if within:
+            inside = ~(active & ~supp[cell]).any(axis=1)
+            ok_up &= inside
+            ok_down &= inside
         for direction, wanted, ok, need in ((1, need_up, ok_up, up), (-1, need_down, ok_down,
                                                                       down)):
             if not wanted or ((zmax[p] >= a[p] + up) if direction > 0 else

@@ -309,15 +309,22 @@ def protect(problem: CellProblem, method: Method = "auto", time_budget: float = 
         notes.append(f"the {used} method exceeded the {time_budget:g} s budget")
         pattern = None
     check = None
+    # the audit may use what is left of the budget, but at least a quarter of it
+    audit_deadline = max(deadline, time.perf_counter() + 0.25 * time_budget)
     if pattern is not None:
-        check = audit(problem, pattern, witnesses=W, exact=exact_audit)
+        check = audit(problem, pattern, witnesses=W, exact=exact_audit, deadline=audit_deadline)
         if not check.ok and used == "optimal":
             notes.append("MILP pattern failed the audit (numerical); used the fast method.")
             used, proven = "fast", False
-            pattern, W = protect_fast(problem, deadline, with_witnesses=True)
-            check = audit(problem, pattern, witnesses=W, exact=exact_audit)
+            try:
+                pattern, W = protect_fast(problem, deadline, with_witnesses=True)
+                check = audit(problem, pattern, witnesses=W, exact=exact_audit,
+                              deadline=audit_deadline)
+            except TimeoutError:
+                notes.append(f"the fast method exceeded the {time_budget:g} s budget")
+                check = None
         elif not check.ok:
-            notes.append(f"the {used} pattern failed its audit")
+            notes.append(f"the {used} pattern failed its audit (or was not proven in time)")
     if check is None or not check.ok:
         # suppressing every cell publishes nothing: safe, and the audit still proves it
         used, proven = "suppress_all", False
