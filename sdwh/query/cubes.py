@@ -31,7 +31,7 @@ from sdwh.config import Settings
 from sdwh.errors import SdwhError
 from sdwh.query.cellkeys import MODULUS, hmac_pads, record_key_sql
 from sdwh.query.keys import cellkey_secret, key_id
-from sdwh.query.products import PRODUCTS_FILE, Catalogue, load_catalogue
+from sdwh.query.products import PRODUCTS_FILE, Catalogue, column_name, load_catalogue
 from sdwh.query.tablebuilder import TableRequest, build_table, cube_navigator
 
 PUBLISHED_FILE = Path(__file__).with_name("published.yml")
@@ -121,8 +121,9 @@ def _codes_rows(catalogue: Catalogue, seeds_dir: Path,
     for p in catalogue.products:
         for d in p.dimensions:
             for lv in d.levels:
-                col = p.cube_table, f"{d.id}__{lv.id}" if d.id != lv.id else d.id
-                for (code,) in con.execute(f'SELECT DISTINCT "{col[1]}" FROM {col[0]}').fetchall():
+                column = column_name(d.id, lv.id)
+                for (code,) in con.execute(
+                        f'SELECT DISTINCT "{column}" FROM {p.cube_table}').fetchall():
                     rows.setdefault((lv.codelist, code), code)
     return sorted((k[0], k[1], v) for k, v in rows.items())
 
