@@ -27,8 +27,9 @@
 {#- Spark without Delta/Iceberg has no delete+insert; partitions by quarter are overwritten. -#}
 {% macro spark__incremental_strategy() -%}insert_overwrite{%- endmacro %}
 
-{#- Trino: no collect_list/aggregate; sort the non-null values descending and reduce. -#}
+{#- Trino: no collect_list/aggregate; sort the non-null values descending and reduce,
+    with the same exact decimal sum as on Spark. -#}
 {% macro trino__top_n_sum(expr, n) -%}
     coalesce(reduce(slice(reverse(array_sort(array_agg({{ expr }}) filter (where {{ expr }} is not null))), 1, {{ n }}),
-                    cast(0 as double), (acc, x) -> acc + x, acc -> acc), 0)
+                    cast(0 as decimal(38, 6)), (acc, x) -> cast(acc + x as decimal(38, 6)), acc -> acc), 0)
 {%- endmacro %}
