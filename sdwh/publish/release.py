@@ -92,18 +92,23 @@ def _read_models(settings: Settings, release: str) -> dict[str, pd.DataFrame]:
             order = ", ".join(cells.key_columns(ind))
             try:
                 out[ind.id] = con.execute(
-                    f"select * from publication.{ind.model} where quarter <= ? "
-                    f"order by {order}", [release]).df()
+                    f"select * from publication.{ind.model} order by {order}").df()
             except duckdb.CatalogException as err:
                 raise SdwhError(f"the warehouse has no publication.{ind.model}.",
                                 "Run `sdwh build` to build the publication layer.") from err
     finally:
         con.close()
-    out = {ind.id: complete_grid(ind, out[ind.id]) for ind in INDICATORS}
+    # the grid comes from every quarter in the warehouse, so consecutive releases share
+    # their tables (and their cached protection) for the quarters they have in common
+    out = {ind.id: _until(complete_grid(ind, out[ind.id]), release) for ind in INDICATORS}
     if not any((f["quarter"] == release).any() for f in out.values()):
         raise SdwhError(f"the warehouse has no data for {release}.",
                         "Ingest and build that quarter first, or publish an earlier one.")
     return out
+
+
+def _until(frame: pd.DataFrame, release: str) -> pd.DataFrame:
+    return frame[frame["quarter"] <= release].reset_index(drop=True)
 
 
 def complete_grid(ind: Indicator, frame: pd.DataFrame) -> pd.DataFrame:
