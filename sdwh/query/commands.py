@@ -162,8 +162,8 @@ def serve_api(host: str | None = None, port: int | None = None, build_if_missing
                                  and published_path(settings).is_file()):
         console.print("product cubes missing: building them first")
         build_cubes(settings)
+    _warn_if_stale(settings)  # before the app opens the cubes with its locked-down config
     app_ = hub_mounted(create_app(settings))
-    _warn_if_stale(settings)
     console.print(f"policy-service API on http://{host}:{port} (docs at /docs); Ctrl-C stops it")
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
