@@ -179,19 +179,26 @@ def check_query_table(con: duckdb.DuckDBPyConnection, tables: dict[str, list[str
     src = _microdata_sql(shape, [m.arg for m in shape.measures if m.arg])
     reasons, failing, evidence = [], [], {"query": query, "source": shape.source,
                                           "unit": UNIT, "cells_published": len(pub)}
+    cache: dict[str | None, pd.DataFrame] = {}
+
+    def stats(value: str | None) -> pd.DataFrame:
+        """One aggregate pass per value column; counts reuse a magnitude's pass."""
+        if value not in cache:
+            cache[value] = cell_stats(src, spec, value=value, unit=UNIT,
+                                      n_top=max(2, params.nk_n), con=con)
+        return cache[value]
+
+    shown = [m for m in shape.measures if m.column in published.columns]
+    magnitude_arg = next((m.arg for m in shown if m.func in MAGNITUDES), None)
     count_cells: pd.DataFrame | None = None
-    for m in shape.measures:
-        if m.column not in published.columns:
-            continue
+    for m in shown:
         if m.func in COUNTS:
             if count_cells is None:
-                stats = cell_stats(src, spec, unit=UNIT, con=con)
-                count_cells = apply_rules(add_zero_cells(stats, spec), params, magnitude=False)
+                count_cells = apply_rules(add_zero_cells(stats(magnitude_arg), spec), params,
+                                          magnitude=False)
             cells = count_cells
         elif m.func in MAGNITUDES:
-            cells = apply_rules(cell_stats(src, spec, value=m.arg, unit=UNIT,
-                                           n_top=max(2, params.nk_n), con=con),
-                                params, magnitude=True)
+            cells = apply_rules(stats(m.arg), params, magnitude=True)
         else:
             reasons.append(f"{m.column} is a {m.func}: extreme values and quantiles are "
                            "individual values; the checker must confirm enough persons "
