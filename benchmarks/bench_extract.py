@@ -58,44 +58,52 @@ def _remove(path: Path) -> None:
 
 
 def synthetic_warehouse(path: Path, persons: int, quarters: list[str]) -> None:
-    """A warehouse file with only the panel, shaped like the dbt model (values random)."""
+    """A warehouse file with only the panel, shaped like the dbt model (values from hashes).
+
+    One INSERT per quarter keeps memory flat (a single 55 M-row statement with ORDER BY was
+    killed by the OOM killer at 18 GB); person attributes come from hash(i), so they stay
+    the same across quarters, and positions from hash(i, quarter).
+    """
     import duckdb
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     con = duckdb.connect(str(path))
-    con.execute("set preserve_insertion_order = true")
+    con.execute("set memory_limit = '3GB'")
+    con.execute(f"set temp_directory = '{path.parent / 'tmp'}'")
     con.execute("create schema thematic")
-    con.execute("select setseed(0.42)")
-    con.execute(f"""
-        create table thematic.thm_labour_market_panel as
-        with p as (
-            select substr(sha256(i::varchar), 1, 32) as person_id,
-                   (floor(random() * 90))::int as birth_offset,
-                   case when random() < 0.5 then 'F' else 'M' end as sex_code,
-                   (10000 + floor(random() * 300) * 100)::varchar as municipality_refnis,
-                   ['low', 'medium', 'high', 'unknown'][1 + floor(random() * 4)::int]
+    first = True
+    for quarter in quarters:
+        year, q = int(quarter[:4]), int(quarter[-1])
+        select = f"""
+            select substr(sha256(i::varchar), 1, 32) as person_id, '{quarter}' as quarter,
+                   last_day(make_date({year}, {q * 3}, 1)) as quarter_end_date,
+                   (hash(i) % 90)::int as age, ((hash(i) % 90) // 5 * 5)::varchar as age_band,
+                   if(hash(i, 1) % 2 = 0, 'F', 'M') as sex_code,
+                   (10000 + (hash(i, 2) % 300) * 100)::varchar as municipality_refnis,
+                   left((10000 + (hash(i, 2) % 300) * 100)::varchar, 2) || '000'
+                       as arrondissement_refnis,
+                   left((10000 + (hash(i, 2) % 300) * 100)::varchar, 1) || '0000'
+                       as province_refnis,
+                   ['belgian', 'eu', 'non_eu'][1 + (hash(i, 3) % 3)::int] as nationality_group,
+                   ['belgian', 'eu', 'non_eu'][1 + (hash(i, 3) % 3)::int] as origin_group,
+                   ['low', 'medium', 'high', 'unknown'][1 + (hash(i, 4) % 4)::int]
                        as education_level_3,
-                   ['belgian', 'eu', 'non_eu'][1 + floor(random() * 3)::int] as nationality_group
-            from range({persons}) t(i)
-        )
-        select person_id, q.quarter, last_day(make_date(q.y, q.m, 1)) as quarter_end_date,
-               birth_offset as age, (birth_offset // 5 * 5)::varchar as age_band, sex_code,
-               municipality_refnis, left(municipality_refnis, 2) || '000' as arrondissement_refnis,
-               left(municipality_refnis, 1) || '0000' as province_refnis, nationality_group,
-               nationality_group as origin_group, education_level_3,
-               lpad((1 + floor(random() * 19))::int::varchar, 2, '0') as sep_seq,
-               'label' as sep_label_nl, (1 + floor(random() * 4))::int as sep_main_group,
-               'groep' as sep_main_group_nl, random() < 0.7 as is_working,
-               random() < 0.1 as is_self_employed_main_job, random() < 0.2 as is_parttime_employee,
-               random() < 0.05 as is_nwwz, random() < 0.05 as is_unemployed,
-               ['<6m', '6-12m', '>12m', null][1 + floor(random() * 4)::int]
-                   as unemployment_duration_class
-        from (select unnest({quarters}) as quarter) q0,
-             lateral (select q0.quarter, left(q0.quarter, 4)::int as y,
-                      right(q0.quarter, 1)::int * 3 as m) q
-        cross join p
-        order by q.quarter""")
+                   lpad((1 + hash(i, '{quarter}') % 19)::varchar, 2, '0') as sep_seq,
+                   'label' as sep_label_nl, (1 + hash(i, '{quarter}') % 4)::int as sep_main_group,
+                   'groep' as sep_main_group_nl, hash(i, '{quarter}') % 10 < 7 as is_working,
+                   hash(i, '{quarter}') % 10 = 1 as is_self_employed_main_job,
+                   hash(i, '{quarter}') % 5 = 2 as is_parttime_employee,
+                   hash(i, '{quarter}') % 20 = 3 as is_nwwz,
+                   hash(i, '{quarter}') % 20 = 4 as is_unemployed,
+                   ['<6m', '6-12m', '>12m', null][1 + (hash(i, '{quarter}') % 4)::int]
+                       as unemployment_duration_class
+            from range({persons}) t(i)"""
+        if first:
+            con.execute(f"create table thematic.thm_labour_market_panel as {select}")
+            first = False
+        else:
+            con.execute(f"insert into thematic.thm_labour_market_panel {select}")
     con.close()
 
 
