@@ -91,6 +91,7 @@ def alice(enclave):
 
 
 def test_browser_enrols_logs_in_with_totp_and_runs_a_query_in_a_notebook(enclave):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
 
@@ -123,9 +124,10 @@ def test_browser_enrols_logs_in_with_totp_and_runs_a_query_in_a_notebook(enclave
             page.fill("#password_input", kit.PASSWORD)
             good = kit.fresh_code(secret, enclave["used"])
             page.fill("#otp_input", f"{(int(good) + 1) % 1_000_000:06d}")
-            page.click("#login_submit")
+            with page.expect_navigation():
+                page.click("#login_submit")
+            page.wait_for_selector("#username_input")  # the form again, not the hub
             assert "/hub/login" in page.url
-            assert page.locator("#username_input").count() == 1
 
             # Password + TOTP: in. Start the project's server and land in JupyterLab.
             page.fill("#username_input", ALICE)
@@ -152,7 +154,15 @@ def test_browser_enrols_logs_in_with_totp_and_runs_a_query_in_a_notebook(enclave
             page.keyboard.press("Shift+Enter")
             output = page.locator(".jp-OutputArea-output", has_text="ROWS")
             try:
-                output.wait_for(timeout=120_000)
+                try:
+                    output.wait_for(timeout=45_000)
+                except PlaywrightTimeout:
+                    # JupyterLab may swap the new notebook's first kernel for a second one
+                    # while it starts (seen under load); an execute sent then is dropped.
+                    # Run the cell once more, as a person would.
+                    page.locator(".jp-Notebook .jp-Cell").first.click()
+                    page.keyboard.press("Control+Enter")
+                    output.wait_for(timeout=120_000)
             finally:
                 page.screenshot(path=str(Path(tempfile.gettempdir()) / "sdwh-e2e-notebook.png"))
             assert "ROWS 4 500" in output.inner_text()
@@ -295,6 +305,7 @@ def tryread(path):
     except OSError as e:
         return type(e).__name__
 print("home", tryread(os.path.expanduser("~/extract")))
+print("workspace", tryread(os.path.expanduser("~")))
 print("datahome", tryread({str(enclave["home"])!r}))
 print("projects", tryread({str(enclave["home"] / "projects")!r}))
 print("bob", tryread("/home/{BOB}"))
@@ -317,6 +328,7 @@ except OSError as e:
 
     assert f"uid {pwd.getpwnam(ALICE).pw_uid}" in out
     assert "thm_labour_market_panel.parquet" in out.split("home ", 1)[1].splitlines()[0]
+    assert "getting-started.ipynb" in out.split("workspace ", 1)[1].splitlines()[0]
     # The data root (here under /tmp, itself private) is covered: nothing of it is visible.
     assert re.search(r"^datahome (\[\]|FileNotFoundError)$", out, re.M), out
     assert re.search(r"^projects (FileNotFoundError|PermissionError)$", out, re.M), out

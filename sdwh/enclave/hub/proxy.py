@@ -284,7 +284,11 @@ class EnclaveProxy(Proxy):
             return web.Response(status=503, text="The server is not reachable.\n")
         chosen = [upstream.protocol] if upstream.protocol else []
         downstream = web.WebSocketResponse(protocols=chosen, max_msg_size=0, autoping=True)
-        await downstream.prepare(request)
+        try:
+            await downstream.prepare(request)
+        except ConnectionResetError:  # the browser left while the server was slow to accept
+            await upstream.close()
+            return downstream
 
         async def to_server() -> None:
             async for msg in downstream:

@@ -131,6 +131,7 @@ class EnclaveSpawner(LocalProcessSpawner):
             for part in (".sdwh", "projects", self.name):
                 fd = _open_dir_at(fd, part, account.pw_uid, account.pw_gid, 0o700)
             os.close(_open_dir_at(os.dup(fd), "extract", 0, 0, 0o755))  # the mount point
+            _offer_notebook(fd, account.pw_uid, account.pw_gid)
         except OSError as err:
             os.close(fd)
             raise SpawnException(f"The workspace of {self.user.name} is not a plain directory "
@@ -302,6 +303,23 @@ def _open_dir_at(parent: int, name: str, uid: int, gid: int, mode: int) -> int:
     os.fchown(fd, uid, gid)
     os.fchmod(fd, mode)
     return fd
+
+
+GETTING_STARTED = Path(__file__).resolve().parents[1] / "notebooks" / "getting-started.ipynb"
+
+
+def _offer_notebook(workspace: int, uid: int, gid: int) -> None:
+    """Put the getting-started notebook in a workspace that has none (never overwrites)."""
+    if not GETTING_STARTED.is_file():
+        return
+    try:
+        fd = os.open(GETTING_STARTED.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                     0o600, dir_fd=workspace)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as out:
+        out.write(GETTING_STARTED.read_bytes())
+        os.fchown(out.fileno(), uid, gid)
 
 
 def _make_dir(path: Path, uid: int, gid: int, mode: int) -> None:
