@@ -43,7 +43,8 @@ class Handler(SimpleHTTPRequestHandler):
             status, text = 200, f"Thank you: report {rec['id']} on {rec['dataset']} is stored."
         except SdwhError as err:
             status, text = 400, f"{err.message} {err.hint}"
-        body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Feedback'
+        body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+                '<link rel="icon" href="data:,"><title>Feedback'
                 f'</title></head><body><p id="result">{html.escape(text)}</p>'
                 '<p><a href="/index.html">Back</a></p></body></html>').encode()
         self.send_response(status)
