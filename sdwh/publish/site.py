@@ -48,8 +48,8 @@ def _page(title: str, body: str) -> str:
             f"</header><main><h1>{html.escape(title)}</h1>{body}</main></body></html>\n")
 
 
-def chart_svg(series: pd.DataFrame, title: str, ylabel: str) -> str:
-    """Line chart of one series over quarters; suppressed points are gaps."""
+def chart_svg(series: pd.DataFrame, title: str, ylabel: str, bars: bool = False) -> str:
+    """Line chart of series over quarters (suppressed points are gaps), or bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,7 +59,10 @@ def chart_svg(series: pd.DataFrame, title: str, ylabel: str) -> str:
     plt.rcParams["svg.fonttype"] = "none"
     fig, ax = plt.subplots(figsize=(7, 3))
     for label, part in series.groupby("series", sort=True):
-        ax.plot(part["quarter"], part["value"], marker="o", label=str(label))
+        if bars:
+            ax.bar(part["quarter"], part["value"], label=str(label))
+        else:
+            ax.plot(part["quarter"], part["value"], marker="o", label=str(label))
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -184,7 +187,8 @@ def timeliness_pages(settings: Settings) -> tuple[str, str]:
         f"</td><td>{s['rejected']}</td><td>{s['revisions']}</td></tr>" for s in summary)
     chart = chart_svg(pd.DataFrame(
         [{"quarter": f"{r['supplier']}/{r['dataset']}", "value": r["median_lag_days"],
-          "series": "median lag (days)"} for r in summary]), "Median delivery lag", "days")
+          "series": "median lag (days)"} for r in summary]), "Median delivery lag", "days",
+        bars=True)
     neck_text = (f"<p>Bottleneck: <b>{neck['supplier']} {neck['dataset']}</b> (median lag "
                  f"{neck['median_lag_days']} days).</p>" if neck else "")
     timeliness_html = _page("Tijdigheid van de leveranciers",
