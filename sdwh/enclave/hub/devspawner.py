@@ -21,10 +21,15 @@ class DevelopmentSpawner(EnclaveSpawner):
     def make_preexec_fn(self, name: str):
         return None
 
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        """The hub's own user: hub accounts need no system account in development mode."""
+        env["USER"] = self.user.name
+        env["HOME"] = os.environ.get("HOME", "/tmp")
+        return env
+
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env["SDWH_PROJECT_EXTRACT"] = str(self._extract)
-        env["HOME"] = os.environ.get("HOME", "/tmp")
         return env
 
     def get_args(self) -> list[str]:
