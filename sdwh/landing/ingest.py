@@ -230,7 +230,7 @@ def ingest_delivery(folder: Path, settings: Settings, reg, key: bytes,
             return Outcome(folder.name, did, "skipped", message=f"already {known['status']}")
         contract = _contract_for(folder, manifest)
         return _ingest_checked(folder, manifest, contract, did, settings, reg, key, con,
-                               cache or PseudonymCache(key))
+                               cache if cache is not None else PseudonymCache(key))
     except DeliveryRejected as err:
         return _record_rejection(reg, folder, manifest, did, err, contract)
 

@@ -51,7 +51,7 @@ def hmac_sql(column: str, key: bytes) -> str:
 
 
 NATIONAL_NUMBER_DIGITS = 11
-_MERGE_AFTER = 6  # segments of the cache before they are merged into one
+_MERGE_AFTER = 16  # small segments kept beside the main one before all are merged
 
 
 def _digit_matrix(values: pa.Array) -> np.ndarray | None:
@@ -115,16 +115,18 @@ class PseudonymCache:
         order = np.argsort(numbers)  # sorted lookups touch the cache's memory in order
         numbers = numbers[order]
         found = np.empty(len(numbers), f"S{PSEUDONYM_HEX}")
-        missing = np.ones(len(numbers), bool)
+        rows = np.arange(len(numbers))  # positions (in sorted order) not found yet
         with self._lock:
             segments = list(self._segments)
-        for keys, hexes in segments:
-            pos = np.minimum(np.searchsorted(keys, numbers), len(keys) - 1)
-            hit = missing & (keys[pos] == numbers)
-            found[hit] = hexes[pos[hit]]
-            missing &= ~hit
-        if missing.any():
-            rows = np.flatnonzero(missing)
+        for keys, hexes in segments:  # the big merged segment first: later ones see few rows
+            wanted = numbers[rows]
+            pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+            hit = keys[pos] == wanted
+            found[rows[hit]] = hexes[pos[hit]]
+            rows = rows[~hit]
+            if not len(rows):
+                break
+        if len(rows):
             first = rows[np.r_[True, numbers[rows[1:]] != numbers[rows[:-1]]]]
             new = numbers[first]
             hexes = np.array([self._hmac(row.tobytes()) for row in digits[order[first]]],
@@ -143,11 +145,20 @@ class PseudonymCache:
         return outer.hexdigest()[:PSEUDONYM_HEX].encode("ascii")
 
     def _add(self, keys: np.ndarray, hexes: np.ndarray) -> None:
+        """Add a sorted segment; merge all segments when the small ones grow many or big.
+
+        Merging sorts concatenated sorted runs (timsort: close to linear) and keeps the
+        first of equal numbers (two workers may add the same number; its pseudonym is the
+        same). Merging rarely keeps its cost low while lookups stay one search per row.
+        """
         with self._lock:
-            self._segments.append((keys, hexes))
-            if len(self._segments) > _MERGE_AFTER:
-                all_keys = np.concatenate([k for k, _ in self._segments])
-                all_hexes = np.concatenate([h for _, h in self._segments])
-                # two workers may have added the same number; its pseudonym is the same
-                merged, first = np.unique(all_keys, return_index=True)
-                self._segments = [(merged, all_hexes[first])]
+            segments = [*self._segments, (keys, hexes)]
+            small = sum(len(k) for k, _ in segments[1:])
+            if len(segments) > _MERGE_AFTER or small * 8 > len(segments[0][0]):
+                all_keys = np.concatenate([k for k, _ in segments])
+                order = np.argsort(all_keys, kind="stable")
+                merged = all_keys[order]
+                keep = np.r_[True, merged[1:] != merged[:-1]]
+                all_hexes = np.concatenate([h for _, h in segments])
+                segments = [(merged[keep], all_hexes[order[keep]])]
+            self._segments = segments
