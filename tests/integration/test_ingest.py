@@ -121,6 +121,26 @@ def test_no_national_number_reaches_the_raw_store(settings, deliver):
     assert all(len(r["person_id"]) == 32 for r in raw_rows(settings, "rsz"))
 
 
+def test_each_national_number_is_hashed_once_per_run(settings, deliver, monkeypatch):
+    from sdwh.ttp.pseudonym import PseudonymCache, pseudonymise
+
+    hashed: list[bytes] = []
+    real = PseudonymCache._hmac
+
+    def counting(self, value):
+        hashed.append(value)
+        return real(self, value)
+
+    monkeypatch.setattr(PseudonymCache, "_hmac", counting)
+    for quarter in ("2024Q3", "2024Q4"):  # the same 30 persons in two periods
+        deliver("rsz", "dmfa_employment_lines", quarter, [dmfa_row(i, quarter) for i in range(30)])
+    ingest_all(settings)
+    assert len(hashed) == len(set(hashed)) == 30
+    key = bytes.fromhex(os.environ["SDWH_TTP_KEY"])
+    assert {r["person_id"] for r in raw_rows(settings, "rsz")} == {
+        pseudonymise(dmfa_row(i)["insz"], key) for i in range(30)}
+
+
 def test_reingesting_the_same_delivery_changes_nothing(settings, deliver):
     deliver("rsz", "dmfa_employment_lines", "2024Q3", [dmfa_row(i) for i in range(10)])
     first = ingest_all(settings)
