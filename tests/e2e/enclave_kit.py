@@ -338,6 +338,11 @@ class Client:
 
 
 def cleanup_home(home: Path) -> None:
+    """Remove a test data root and the hub's runtime folder for it."""
+    from sdwh.config import Settings
+    from sdwh.enclave.hub.config import runtime_dir
+
+    shutil.rmtree(runtime_dir(Settings(home=home)), ignore_errors=True)
     for path in home.rglob("*"):
         try:
             if path.is_dir() and not path.is_symlink():
