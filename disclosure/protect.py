@@ -276,9 +276,10 @@ def protect(problem: CellProblem, method: Method = "auto", time_budget: float = 
 
     ``auto`` tries the MILP when its size is at most ``max_milp_vars`` continuous variables
     (within 60 % of the budget), else the hypercube method (the fast LP method for problems
-    without a cross-classification); ``optimal`` insists on the MILP (falling back to the fast
-    method only if it finds nothing); ``fast`` and ``hypercube`` run alone. Whatever ran, a
-    pattern that exceeds the budget or fails its audit is replaced by suppressing every cell.
+    without a cross-classification); ``optimal`` insists on the MILP (falling back to the
+    hypercube or fast method only if it finds nothing); ``fast`` and ``hypercube`` run alone.
+    Whatever ran, a pattern that exceeds the budget or fails its audit is replaced by
+    suppressing every cell.
     The audit proves protection from the methods' witnesses (``exact_audit`` computes exact
     intervals instead).
     """
@@ -297,8 +298,9 @@ def protect(problem: CellProblem, method: Method = "auto", time_budget: float = 
             limit = time_budget if method == "optimal" else 0.6 * time_budget
             pattern, proven, W = protect_optimal(problem, limit)
             if pattern is None:
-                notes.append(f"MILP found no pattern within {limit:.1f} s; used the fast method.")
-                used = "fast"
+                used = "hypercube" if problem.nodes is not None else "fast"
+                notes.append(f"MILP found no pattern within {limit:.1f} s; used the {used} "
+                             "method.")
         if used == "hypercube":
             pattern, W, n_left = hypercube_pattern(problem, deadline)
             if n_left:
