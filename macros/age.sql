@@ -12,11 +12,21 @@
             then 1 else 0 end)
 {%- endmacro %}
 
-{#- Five-year bands from 15 to 64, then 65+; under 15 as '0-14'. -#}
+{#- Age in whole years from integer parts: the reference year and month*100+day against the
+    birth year and month*100+day. Integer arithmetic only, so the 140 M-row panel computes
+    age without date functions (int_persons stores the birth parts once per person). -#}
+{% macro age_from_parts(reference_year, reference_mmdd, birth_year, birth_mmdd) -%}
+    ({{ reference_year }} - {{ birth_year }}
+     - case when {{ reference_mmdd }} < {{ birth_mmdd }} then 1 else 0 end)
+{%- endmacro %}
+
+{#- Five-year bands from 15 to 64, then 65+; under 15 as '0-14'. Written out as constant
+    labels (no string building per row). -#}
 {% macro age_band(age) -%}
     case when {{ age }} < 15 then '0-14'
-         when {{ age }} >= 65 then '65+'
-         else concat(cast({{ age }} - mod({{ age }}, 5) as {{ dbt.type_string() }}), '-',
-                     cast({{ age }} - mod({{ age }}, 5) + 4 as {{ dbt.type_string() }}))
+    {%- for lower in range(15, 65, 5) %}
+         when {{ age }} < {{ lower + 5 }} then '{{ lower }}-{{ lower + 4 }}'
+    {%- endfor %}
+         else '65+'
     end
 {%- endmacro %}

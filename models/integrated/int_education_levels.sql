@@ -12,21 +12,27 @@ with events as (
 
 ),
 
+-- Grouped on the compact key (macro person_key); the pseudonym rides along.
 first_reached as (
 
-    select person_id, isced_level, min(event_date) as reached_date
+    select
+        {{ person_key('person_id') }} as person_key,
+        isced_level,
+        {{ dbt.any_value('person_id') }} as person_id,
+        min(event_date) as reached_date
     from events
-    group by person_id, isced_level
+    group by {{ person_key('person_id') }}, isced_level
 
 ),
 
 running as (
 
     select
+        person_key,
         person_id,
         isced_level,
         reached_date,
-        max(isced_level) over (partition by person_id order by reached_date, isced_level
+        max(isced_level) over (partition by person_key order by reached_date, isced_level
                                rows between unbounded preceding and current row) as highest_level
     from first_reached
 
@@ -34,10 +40,11 @@ running as (
 
 rises as (
 
-    select person_id, reached_date as valid_from_date, max(isced_level) as isced_level
+    select person_key, {{ dbt.any_value('person_id') }} as person_id, reached_date as valid_from_date,
+           max(isced_level) as isced_level
     from running
     where isced_level = highest_level
-    group by person_id, reached_date
+    group by person_key, reached_date
 
 ),
 
@@ -45,8 +52,9 @@ final as (
 
     select
         r.person_id,
+        r.person_key,
         r.valid_from_date,
-        lead(r.valid_from_date) over (partition by r.person_id order by r.valid_from_date) as valid_to_date,
+        lead(r.valid_from_date) over (partition by r.person_key order by r.valid_from_date) as valid_to_date,
         r.isced_level,
         s.education_level_3
     from rises as r

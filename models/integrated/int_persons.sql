@@ -1,9 +1,15 @@
+{{ config(materialized='incremental', unique_key='register_year', incremental_strategy=incremental_strategy(),
+          on_schema_change='fail', meta={'refresh_window': {'column': 'register_year', 'kind': 'year'}}) }}
 -- One row per person × register year (the 1 January snapshot): the domicile history with
 -- residence harmonised to the 2025 REFNIS codes through the merger map, geography levels,
--- nationality group and origin (Flemish definition, domain report §3.4).
+-- nationality group and origin (Flemish definition, domain report §3.4). Incremental by
+-- register year: a snapshot is (re)built only when its own delivery is new.
 with population as (
 
     select * from {{ ref('stg_rr__population') }}
+    {%- if is_incremental() %}
+    where register_year >= {{ first_register_year_to_refresh() }}
+    {%- endif %}
 
 ),
 
@@ -60,9 +66,13 @@ final as (
         ---------- keys
         o.person_id,
         o.register_year,
+        {{ person_key('o.person_id') }} as person_key,
         o.person_id_kind,
         ---------- person
         o.birth_date,
+        cast(extract(year from o.birth_date) as {{ dbt.type_int() }}) as birth_year,
+        cast(extract(month from o.birth_date) * 100 + extract(day from o.birth_date) as {{ dbt.type_int() }})
+            as birth_mmdd,
         o.sex_code,
         o.civil_status_code,
         o.household_id,

@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', unique_key='quarter', incremental_strategy=incremental_strategy(),
-          on_schema_change='fail') }}
+          on_schema_change='fail', meta={'refresh_window': {'column': 'quarter', 'kind': 'quarter'}}) }}
 {%- set geo_levels = [('municipality', 'municipality_refnis'), ('arrondissement', 'arrondissement_refnis'),
                       ('province', 'province_refnis'), ('region', "'02000'")] -%}
 {%- set sexes = [('sex_code'), ("'T'")] -%}

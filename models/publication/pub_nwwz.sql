@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', unique_key='quarter', incremental_strategy=incremental_strategy(),
-          on_schema_change='fail') }}
+          on_schema_change='fail', meta={'refresh_window': {'column': 'quarter', 'kind': 'quarter'}}) }}
 {%- set breakdowns = [('total', "'total'"), ('age_band', 'age_band'), ('sex', 'sex_code'),
                       ('education_level', 'education_level_3'), ('nationality_group', 'nationality_group'),
                       ('origin_group', 'origin_group'),

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized='view', meta={'refresh_window': {'column': 'quarter', 'kind': 'quarter'}}) }}
 -- One row per resident person × quarter: the labour-market position panel for research, with
 -- the position labels of the KSZ nomenclature. A view over int_person_quarter, so the 140 M-row
 -- panel is stored once and follows its incremental updates.

@@ -1,19 +1,24 @@
+{{ config(materialized='incremental', unique_key='quarter', incremental_strategy=incremental_strategy(),
+          on_schema_change='fail', meta={'refresh_window': {'column': 'quarter', 'kind': 'quarter', 'lookback': 4}}) }}
 -- One row per resident aged 18-24 × quarter: working, in training (VDAB placement status 2),
 -- in education, and NEET (none of the three). "In education" is inferred: a qualification
 -- is awarded within the year after the reference date (no enrolment register is delivered),
 -- so the latest four quarters are provisional until the next AHOVOKS year arrives.
+-- Incremental by quarter with a look-back of four quarters: a year's qualifications (period
+-- YYYY, window from YYYYQ1) change the education flag of the four quarters before it.
 with youth as (
 
-    select person_id, quarter, quarter_end_date, age, sex_code, province_refnis, is_working,
+    select person_id, person_key, quarter, quarter_end_date, age, sex_code, province_refnis, is_working,
            placement_status_code
     from {{ ref('int_person_quarter') }}
-    where age between 18 and 24
+    where age between 18 and 24 and {{ in_refresh_window('quarter', lookback=4) }}
 
 ),
 
 awards as (
 
-    select person_id, award_date from {{ ref('stg_ahovoks__qualifications') }}
+    select {{ person_key('person_id') }} as person_key, award_date
+    from {{ ref('stg_ahovoks__qualifications') }}
 
 ),
 
@@ -25,10 +30,10 @@ last_award_year as (
 
 in_education as (
 
-    select distinct y.person_id, y.quarter
+    select distinct y.person_key, y.quarter
     from youth as y
     inner join awards as a
-        on y.person_id = a.person_id
+        on y.person_key = a.person_key
         and a.award_date > y.quarter_end_date
         and a.award_date <= {{ dbt.dateadd('year', 1, 'y.quarter_end_date') }}
 
@@ -44,13 +49,13 @@ final as (
         cast(y.province_refnis as {{ dbt.type_string() }}) as province_refnis,
         y.is_working,
         coalesce(y.placement_status_code = '2', false) as is_in_training,
-        e.person_id is not null as is_in_education,
+        e.person_key is not null as is_in_education,
         not y.is_working and not coalesce(y.placement_status_code = '2', false)
-            and e.person_id is null as is_neet,
+            and e.person_key is null as is_neet,
         extract(year from {{ dbt.dateadd('year', 1, 'y.quarter_end_date') }}) > l.award_year as is_provisional
     from youth as y
     cross join last_award_year as l
-    left join in_education as e on y.person_id = e.person_id and y.quarter = e.quarter
+    left join in_education as e on y.person_key = e.person_key and y.quarter = e.quarter
 
 )
 

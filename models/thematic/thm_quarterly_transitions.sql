@@ -1,11 +1,12 @@
 {{ config(materialized='incremental', unique_key='quarter', incremental_strategy=incremental_strategy(),
-          on_schema_change='fail') }}
+          on_schema_change='fail', meta={'refresh_window': {'column': 'quarter', 'kind': 'quarter'}}) }}
 -- One row per person × quarter for residents observed in the quarter and the one before: the
 -- position in both and the transition class (macro transition_type): work to work, into and
--- out of unemployment, into work, into inactivity. Incremental by (arrival) quarter.
+-- out of unemployment, into work, into inactivity. Incremental by (arrival) quarter; joined on
+-- the compact person key.
 with current_quarter as (
 
-    select person_id, quarter, quarter_seq, sep_seq, is_working, is_unemployed
+    select person_id, person_key, quarter, quarter_seq, sep_seq, is_working, is_unemployed
     from {{ ref('int_person_quarter') }}
     where {{ in_refresh_window('quarter') }}
 
@@ -13,8 +14,9 @@ with current_quarter as (
 
 previous_quarter as (
 
-    select person_id, quarter, quarter_seq, sep_seq, is_working, is_unemployed
+    select person_key, quarter, quarter_seq, sep_seq, is_working, is_unemployed
     from {{ ref('int_person_quarter') }}
+    where {{ in_refresh_window('quarter', lookback=1) }}
 
 ),
 
@@ -30,7 +32,7 @@ final as (
              as {{ dbt.type_string() }}) as transition_type
     from current_quarter as c
     inner join previous_quarter as p
-        on c.person_id = p.person_id and p.quarter_seq = c.quarter_seq - 1
+        on c.person_key = p.person_key and p.quarter_seq = c.quarter_seq - 1
 
 )
 

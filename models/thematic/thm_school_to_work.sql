@@ -1,32 +1,70 @@
 -- One row per school leaver: a person whose last qualification in the LED was awarded in a
--- quarter of the warehouse, with the position 1 and 2 years (4 and 8 quarters) after the
--- quarter of leaving. Null while that quarter is not yet in the warehouse.
-with last_award as (
+-- quarter of the warehouse (and who was resident then), with the position 1 and 2 years (4
+-- and 8 quarters) after the quarter of leaving. Null while that quarter is not yet in the
+-- warehouse. A table rebuilt every run: a new AHOVOKS year can move a person's leaving date
+-- anywhere, and the leavers are few, so one pass over the panel (three quarters per leaver,
+-- picked by conditional aggregation) is cheaper than keeping it incremental.
+with qualifications as (
 
-    select person_id, max(award_date) as leaving_date
+    select {{ person_key('person_id') }} as person_key, person_id, award_date,
+           cast(isced_level_code as {{ dbt.type_int() }}) as isced_level
     from {{ ref('stg_ahovoks__qualifications') }}
-    group by person_id
+
+),
+
+last_award as (
+
+    select person_key, max(award_date) as leaving_date
+    from qualifications
+    group by person_key
 
 ),
 
 leavers as (
 
     select
-        l.person_id,
+        l.person_key,
+        {{ dbt.any_value('q.person_id') }} as person_id,
         l.leaving_date,
         {{ quarter_of_date('l.leaving_date') }} as leaving_quarter,
-        max(cast(q.isced_level_code as {{ dbt.type_int() }})) as isced_level
+        cast(extract(year from l.leaving_date) * 4 + floor((extract(month from l.leaving_date) + 2) / 3.0) - 1
+             as {{ dbt.type_int() }}) as leaving_seq,
+        max(q.isced_level) as isced_level
     from last_award as l
-    inner join {{ ref('stg_ahovoks__qualifications') }} as q
-        on l.person_id = q.person_id and q.award_date = l.leaving_date
-    group by l.person_id, l.leaving_date
+    inner join qualifications as q
+        on l.person_key = q.person_key and q.award_date = l.leaving_date
+    group by l.person_key, l.leaving_date
 
 ),
 
-panel as (
+observed as (
 
-    select person_id, quarter, quarter_seq, sep_seq, is_working, is_unemployed
-    from {{ ref('int_person_quarter') }}
+    select
+        l.person_key,
+        p.quarter_seq - l.leaving_seq as quarters_after,
+        p.sep_seq,
+        case when p.is_working then 1 else 0 end as is_working,
+        case when p.is_unemployed then 1 else 0 end as is_unemployed
+    from leavers as l
+    inner join {{ ref('int_person_quarter') }} as p
+        on l.person_key = p.person_key
+    where p.quarter_seq in (l.leaving_seq, l.leaving_seq + 4, l.leaving_seq + 8)
+
+),
+
+pivoted as (
+
+    select
+        person_key,
+        max(case when quarters_after = 4 then sep_seq end) as sep_seq_after_1_year,
+        max(case when quarters_after = 4 then is_working end) as is_working_after_1_year,
+        max(case when quarters_after = 4 then is_unemployed end) as is_unemployed_after_1_year,
+        max(case when quarters_after = 8 then sep_seq end) as sep_seq_after_2_years,
+        max(case when quarters_after = 8 then is_working end) as is_working_after_2_years,
+        max(case when quarters_after = 8 then is_unemployed end) as is_unemployed_after_2_years
+    from observed
+    group by person_key
+    having max(case when quarters_after = 0 then 1 else 0 end) = 1
 
 ),
 
@@ -37,16 +75,14 @@ final as (
         cast(l.leaving_quarter as {{ dbt.type_string() }}) as leaving_quarter,
         l.leaving_date,
         cast(l.isced_level as {{ dbt.type_int() }}) as isced_level,
-        cast(p1.sep_seq as {{ dbt.type_string() }}) as sep_seq_after_1_year,
-        p1.is_working as is_working_after_1_year,
-        p1.is_unemployed as is_unemployed_after_1_year,
-        cast(p2.sep_seq as {{ dbt.type_string() }}) as sep_seq_after_2_years,
-        p2.is_working as is_working_after_2_years,
-        p2.is_unemployed as is_unemployed_after_2_years
+        cast(p.sep_seq_after_1_year as {{ dbt.type_string() }}) as sep_seq_after_1_year,
+        p.is_working_after_1_year = 1 as is_working_after_1_year,
+        p.is_unemployed_after_1_year = 1 as is_unemployed_after_1_year,
+        cast(p.sep_seq_after_2_years as {{ dbt.type_string() }}) as sep_seq_after_2_years,
+        p.is_working_after_2_years = 1 as is_working_after_2_years,
+        p.is_unemployed_after_2_years = 1 as is_unemployed_after_2_years
     from leavers as l
-    inner join panel as p0 on l.person_id = p0.person_id and l.leaving_quarter = p0.quarter
-    left join panel as p1 on l.person_id = p1.person_id and p1.quarter_seq = p0.quarter_seq + 4
-    left join panel as p2 on l.person_id = p2.person_id and p2.quarter_seq = p0.quarter_seq + 8
+    inner join pivoted as p on l.person_key = p.person_key
 
 )
 
