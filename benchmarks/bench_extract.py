@@ -76,7 +76,8 @@ def synthetic_warehouse(path: Path, persons: int, quarters: list[str]) -> None:
     for quarter in quarters:
         year, q = int(quarter[:4]), int(quarter[-1])
         select = f"""
-            select substr(sha256(i::varchar), 1, 32) as person_id, '{quarter}' as quarter,
+            select lpad(to_hex(hash(i)), 16, '0') || lpad(to_hex(i), 16, '0') as person_id,
+                   '{quarter}' as quarter,
                    last_day(make_date({year}, {q * 3}, 1)) as quarter_end_date,
                    (hash(i) % 90)::int as age, ((hash(i) % 90) // 5 * 5)::varchar as age_band,
                    if(hash(i, 1) % 2 = 0, 'F', 'M') as sex_code,
