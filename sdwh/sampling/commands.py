@@ -107,7 +107,8 @@ def link(
         console.print(table)
         cal = p["calibration"]
         console.print(f"{p['delivered']:,} responses delivered = {p['linked']:,} linked + "
-                      f"{sum(p['unlinked'].values()):,} unlinked {p['unlinked'] or ''}; "
+                      f"{sum(p['unlinked'].values()):,} unlinked"
+                      f"{' ' + str(p['unlinked']) if p['unlinked'] else ''}; "
                       f"{cal['distance']} calibration to {len(cal['categories'])} register "
                       f"margins in {cal['iterations']} steps (weights {cal['weight_min']:.1f}–"
                       f"{cal['weight_max']:.1f}, total {cal['weighted_total']:,.0f} = "
