@@ -211,18 +211,22 @@ def test_crash_mid_publish_leaves_the_previous_state(published: dict, tmp_path: 
 def test_catalog_conforms_to_the_shapes_and_describes_restricted_datasets(
         published: dict) -> None:
     from rdflib import Graph, URIRef
-    from rdflib.namespace import DCAT, DCTERMS
+    from rdflib.namespace import DCAT, DCTERMS, RDF
 
     from sdwh.catalog.dcat import LICENCE_URI, NON_PUBLIC, validate
 
     out = sdwh(published["home"], "catalog", "build")
     assert out["shacl_conforms"] and out["releases"] == ["2025Q3", "2025Q4"]
     graph = Graph().parse(out["catalog"], format="turtle")
-    restricted = set(graph.subjects(DCTERMS.accessRights, NON_PUBLIC))
-    assert len(restricted) == 4
+    restricted = {s for s in graph.subjects(DCTERMS.accessRights, NON_PUBLIC)
+                  if (s, RDF.type, DCAT.Dataset) in graph}
+    assert len(restricted) == 4  # the four thematic research datasets
     for ds in restricted:
-        for dist in graph.objects(ds, DCAT.distribution):
+        distributions = list(graph.objects(ds, DCAT.distribution))
+        assert distributions
+        for dist in distributions:
             assert graph.value(dist, DCAT.downloadURL) is None
+            assert (dist, DCTERMS.accessRights, NON_PUBLIC) in graph
     # a distribution that loses its licence makes the catalogue fail validation
     dist = next(iter(graph.subjects(DCTERMS.license, LICENCE_URI)))
     graph.remove((dist, DCTERMS.license, None))
