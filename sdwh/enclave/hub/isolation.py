@@ -91,6 +91,9 @@ class SandboxPlan:
     readonly_binds: list[tuple[Path, Path]] = field(default_factory=list)
     writable_binds: list[tuple[Path, Path]] = field(default_factory=list)
     private_tmp: list[Path] = field(default_factory=list)
+    #: code the server runs (the enclave environment, the sdwh package): kept visible read-only
+    #: when it lives under a path that becomes a private tmp (a checkout in /tmp, as in CI).
+    software: list[Path] = field(default_factory=list)
     #: target → (st_dev, st_ino) the mounted directory must have: a source path swapped for
     #: another directory between the hub's safe open and the mount is caught here.
     expected: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -112,8 +115,23 @@ def enter(plan: SandboxPlan) -> None:
     for path in plan.hidden:
         if path.is_dir():
             hide(path)
+    kept = _open_software_under(plan)
     for path in plan.private_tmp:
         private_tmp(path)
+    for path, fd in kept:
+        # Re-attach the code tree from a descriptor opened before /tmp was covered; the bind is
+        # recursive, so data roots hidden inside it stay hidden.
+        os.makedirs(path, exist_ok=True)
+        bind_mount(Path(f"/proc/self/fd/{fd}"), path, readonly=True)
+        os.close(fd)
+
+
+def _open_software_under(plan: SandboxPlan) -> list[tuple[Path, int]]:
+    kept = []
+    for path in plan.software:
+        if any(path == tmp or path.is_relative_to(tmp) for tmp in plan.private_tmp):
+            kept.append((path, os.open(path, os.O_PATH | os.O_DIRECTORY)))
+    return kept
 
 
 def _check_identity(plan: SandboxPlan, target: Path) -> None:

@@ -200,6 +200,7 @@ class EnclaveSpawner(LocalProcessSpawner):
             readonly_binds=[(extract, home / "extract")],
             hidden=[self.settings.root, *self._extra_hidden()],
             private_tmp=[Path("/tmp"), Path("/dev/shm")],
+            software=[Path(__file__).resolve().parents[3], Path(self.enclave_env).resolve()],
             expected={str(home): (ws.st_dev, ws.st_ino),
                       str(home / "extract"): (ex.st_dev, ex.st_ino)},
         )
