@@ -27,7 +27,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from disclosure.differencing import ReleasedTable, check_new_table
+from disclosure.differencing import ReleasedTable, find_disclosures
 from disclosure.outputs import regression
 from disclosure.rules import TOTAL, RuleParams, TableSpec, add_zero_cells, apply_rules, cell_stats
 from sdwh.airlock.intake import read_table
@@ -184,8 +184,9 @@ def check_query_table(con: duckdb.DuckDBPyConnection, tables: dict[str, list[str
     def stats(value: str | None) -> pd.DataFrame:
         """One aggregate pass per value column; counts reuse a magnitude's pass."""
         if value not in cache:
+            # counts need no top contributions (dominance is for magnitudes)
             cache[value] = cell_stats(src, spec, value=value, unit=UNIT,
-                                      n_top=max(2, params.nk_n), con=con)
+                                      n_top=max(2, params.nk_n) if value else 0, con=con)
         return cache[value]
 
     shown = [m for m in shape.measures if m.column in published.columns]
@@ -320,27 +321,84 @@ def _differencing_definition(shape: QueryShape, pub: pd.DataFrame, cells: pd.Dat
             "cells": joined[[*dims, "value"]].astype({"value": float}).to_dict("records")}
 
 
-def released_table(definition: dict[str, Any]) -> ReleasedTable:
+def released_table(definition: dict[str, Any], value: str | None = None) -> ReleasedTable:
     cells = pd.DataFrame(definition["cells"])
     cells["value"] = cells["value"].astype(float)
     return ReleasedTable(name=definition["name"], dims=definition["dims"], cells=cells,
                          where=definition["where"], total_label=definition["total_label"],
-                         margins_exclude_suppressed=definition["margins_exclude_suppressed"])
+                         margins_exclude_suppressed=definition["margins_exclude_suppressed"],
+                         value=value)
+
+
+ROWS = "sdwh__rows"  # row count of a pre-aggregated group (never an extract column name)
+
+
+class Differencing:
+    """Differencing of tables checked one after another against everything known before.
+
+    Why this shape: at 1 M rows the cost was the microdata, not the LP. The extract is read
+    once per source, aggregated to the finest groups any table of the check uses (rows per
+    group as a weight: counting rows or summing the weights gives the same atoms), and the
+    findings of the tables known so far are carried from one table to the next instead of
+    being recomputed (``check_new_table`` computes them before and after every table).
+    """
+
+    def __init__(self, known: list[dict[str, Any]], threshold: int,
+                 upcoming: list[dict[str, Any]] = ()) -> None:
+        self.known, self.threshold = list(known), threshold
+        self._upcoming = list(upcoming)
+        self._micro: dict[tuple[int, str], Any] = {}
+        self._before: dict[str, tuple[int, set[tuple]]] = {}
+
+    def check(self, con: duckdb.DuckDBPyConnection, candidate: dict[str, Any]
+              ) -> list[dict[str, Any]]:
+        """New disclosures ``candidate`` adds (on the extract ``con``); then it is known."""
+        source = candidate["source"]
+        same = [d for d in self.known if d["source"] == source]
+        self.known.append(candidate)
+        carried = self._before.pop(source, None)
+        try:
+            micro = self._microdata(con, source, [*same, candidate])
+            released = [released_table(d, ROWS) for d in same]
+            if carried is not None and carried[0] == id(con):
+                before = carried[1]
+            else:
+                before = {_key(f) for f in find_disclosures(
+                    micro, released, self.threshold)} if released else set()
+            after = find_disclosures(micro, [*released, released_table(candidate, ROWS)],
+                                     self.threshold)
+        except SdwhError as err:
+            return [{"kind": "inconsistent", "explanation": err.message}]
+        self._before[source] = (id(con), {_key(f) for f in after})
+        return [f.model_dump() for f in after if _key(f) not in before]
+
+    def _microdata(self, con: duckdb.DuckDBPyConnection, source: str,
+                   definitions: list[dict[str, Any]]) -> Any:
+        """Rows per finest group of ``source``; computed once for every table of the check."""
+        needed = _columns(definitions)
+        micro = self._micro.get((id(con), source))
+        if micro is None or not set(needed) <= set(micro.column_names):
+            columns = sorted({*needed, *_columns(
+                [d for d in [*self.known, *self._upcoming] if d["source"] == source])})
+            sel = ", ".join(f'"{c}"' for c in columns)
+            micro = con.sql(f'select {sel}, count(*) as {ROWS} from "{source}" '
+                            "group by all").to_arrow_table()
+            self._micro[(id(con), source)] = micro
+        return micro
+
+
+def _columns(definitions: list[dict[str, Any]]) -> list[str]:
+    return sorted({c for d in definitions for c in [*d["dims"], *d["where_columns"]]})
+
+
+def _key(finding: Any) -> tuple:
+    return finding.kind, finding.table, tuple(sorted(finding.cell.items()))
 
 
 def differencing(con: duckdb.DuckDBPyConnection, released: list[dict[str, Any]],
                  candidate: dict[str, Any], threshold: int) -> list[dict[str, Any]]:
     """New disclosures ``candidate`` adds to the project's released tables on its source."""
-    same = [d for d in released if d["source"] == candidate["source"]]
-    columns = sorted({c for d in [*same, candidate] for c in [*d["dims"], *d["where_columns"]]})
-    micro = con.sql(f'select {", ".join(chr(34) + c + chr(34) for c in columns)} '
-                    f'from "{candidate["source"]}"').to_arrow_table()
-    try:
-        findings = check_new_table(micro, [released_table(d) for d in same],
-                                   released_table(candidate), threshold)
-    except SdwhError as err:
-        return [{"kind": "inconsistent", "explanation": err.message}]
-    return [f.model_dump() for f in findings]
+    return Differencing(released, threshold).check(con, candidate)
 
 
 # ---------------------------------------------------------------------- other files

@@ -406,7 +406,8 @@ class AirlockService:
     def _check_differencing(self, request: Request, files: list[RequestFile],
                             released: list[dict[str, Any]], sessions: dict[str, Any]
                             ) -> list[RequestFile]:
-        known = list(released)
+        run = checks.Differencing(released, self.params.threshold,
+                                  [f.differencing for f in files if f.differencing])
         out = []
         for f in files:
             if f.differencing is None:
@@ -414,13 +415,11 @@ class AirlockService:
                 continue
             started = _now()
             con, _ = self._session(request, f, sessions)
-            findings = checks.differencing(con, known, f.differencing, self.params.threshold)
-            known.append(f.differencing)
+            compared = [d["name"] for d in run.known if d["source"] == f.differencing["source"]]
+            findings = run.check(con, f.differencing)
             check = f.check
             evidence = {**check.evidence, "differencing": {
-                "compared_with": [d["name"] for d in known[:-1]
-                                  if d["source"] == f.differencing["source"]],
-                "findings": findings}}
+                "compared_with": compared, "findings": findings}}
             reasons = list(check.reasons)
             status = check.status
             if findings:
@@ -447,12 +446,12 @@ class AirlockService:
             return []
         sessions: dict[str, Any] = {}
         try:
-            known, found = list(released), []
+            run = checks.Differencing(released, self.params.threshold,
+                                      [f.differencing for f in candidates])
+            found = []
             for f in candidates:
                 con, _ = self._session(request, f, sessions)
-                found += [x["explanation"] for x in checks.differencing(
-                    con, known, f.differencing, self.params.threshold)]
-                known.append(f.differencing)
+                found += [x["explanation"] for x in run.check(con, f.differencing)]
             return found
         finally:
             for con, _ in sessions.values():
