@@ -49,22 +49,35 @@ class AuditLog:
 
     def append(self, event: str, actor: str, **details: Any) -> dict[str, Any]:
         """Seal and append one event; returns the stored record."""
-        if not event or not actor:
-            raise SdwhError("an audit event needs an event name and an actor",
-                            "Pass event='area.action' and the user or service that acted.")
+        return self.append_many([(event, actor, details)])[0]
+
+    def append_many(self, items: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Seal and append several ``(event, actor, details)`` under one lock, one write and one
+        fsync: a busy writer (the query API) pays the disk once per batch, not once per event."""
+        if not items:
+            return []
+        for event, actor, _ in items:
+            if not event or not actor:
+                raise SdwhError("an audit event needs an event name and an actor",
+                                "Pass event='area.action' and the user or service that acted.")
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             last = _last_record(fd)
             seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
-            record = new_record(seq, self._clock(), event, actor, details, prev)
-            os.write(fd, (json.dumps(record, ensure_ascii=False) + "\n").encode())
+            records = []
+            for event, actor, details in items:
+                record = new_record(seq, self._clock(), event, actor, details, prev)
+                records.append(record)
+                seq, prev = seq + 1, record["hash"]
+            os.write(fd, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                 for r in records).encode())
             os.fsync(fd)
-            self._write_head(record)
+            self._write_head(records[-1])
         finally:
             os.close(fd)  # closing releases the lock
-        return record
+        return records
 
     def events(self, event_prefix: str | None = None) -> Iterator[dict[str, Any]]:
         """Every record in order (optionally only events starting with ``event_prefix``)."""

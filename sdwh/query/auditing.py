@@ -7,21 +7,15 @@ holds it is appended — under the same lock, with the same records (``sdwh.audi
 same head file, one write and one fsync per batch. An answer is therefore never sent before its
 audit record is durable, and ``sdwh audit verify`` sees an ordinary chain.
 
-This reaches into ``AuditLog`` internals (its clock, head file and last-record reader); an
-``AuditLog.append_many`` in ``sdwh.audit`` would be the clean seam.
+The batch itself is ``AuditLog.append_many``.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import queue
 import threading
 from typing import Any
 
-from sdwh.audit import log as audit_module
-from sdwh.audit.chain import GENESIS, new_record
 from sdwh.audit.log import AuditLog
 from sdwh.errors import SdwhError
 
@@ -39,28 +33,6 @@ class _Pending:
         self.event, self.actor, self.details = event, actor, details
         self.done = threading.Event()
         self.error: BaseException | None = None
-
-
-def append_batch(log: AuditLog, items: list[tuple[str, str, dict[str, Any]]]) -> list[dict]:
-    """Append several events under one lock, with one write and one fsync."""
-    log.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(log.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        last = audit_module._last_record(fd)
-        seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
-        records = []
-        for event, actor, details in items:
-            record = new_record(seq, log._clock(), event, actor, details, prev)
-            records.append(record)
-            seq, prev = seq + 1, record["hash"]
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
-        os.write(fd, data)
-        os.fsync(fd)
-        log._write_head(records[-1])
-    finally:
-        os.close(fd)
-    return records
 
 
 class GroupCommitAudit:
@@ -98,7 +70,7 @@ class GroupCommitAudit:
                 except queue.Empty:
                     break
             try:
-                append_batch(self.log, [(p.event, p.actor, p.details) for p in batch])
+                self.log.append_many([(p.event, p.actor, p.details) for p in batch])
             except Exception as err:  # reported to every waiting request
                 for p in batch:
                     p.error = err

@@ -37,6 +37,20 @@ def test_appends_form_a_chain_that_verifies(tmp_path: Path) -> None:
     assert result.ok and result.events == 2
     assert oct(log.path.stat().st_mode & 0o777) == "0o600"
     assert [e["event"] for e in log.events("hub.")] == ["hub.login"]
+def test_a_batch_continues_the_chain_like_single_appends(tmp_path: Path) -> None:
+    log = _log(tmp_path)
+    log.append("hub.login", "bob")
+    batch = log.append_many([("api.query", "svc-a", {"rows": 3}), ("api.query", "svc-b", {})])
+    after = log.append("hub.logout", "bob")
+    assert [r["seq"] for r in batch] == [2, 3] and after["seq"] == 4
+    assert batch[1]["prev"] == batch[0]["hash"] and after["prev"] == batch[1]["hash"]
+    assert log.verify().ok and log.verify().events == 4
+    assert log.append_many([]) == []
+    with pytest.raises(Exception, match="needs an event name"):
+        log.append_many([("api.query", "", {})])
+    assert log.verify().events == 4  # a refused batch writes nothing
+
+
 
 
 def test_a_changed_detail_is_detected_at_its_record(tmp_path: Path) -> None:
