@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     publish_base_url: str = Field(
         default="https://statistiek.vlaanderen.be/sdwh",
         description="Public address the site and releases are served from (DCAT links).")
+    publish_workers: int = Field(
+        default=0, ge=0,
+        description="Processes that protect a release's tables in parallel (0: one per CPU, "
+        "at most 4); the release is the same whatever the number.")
 
     @cached_property
     def root(self) -> Path:
