@@ -24,8 +24,26 @@
 
 {% macro default__incremental_strategy() -%}delete+insert{%- endmacro %}
 
-{#- Spark without Delta/Iceberg has no delete+insert; partitions by quarter are overwritten. -#}
-{% macro spark__incremental_strategy() -%}insert_overwrite{%- endmacro %}
+{#- Spark without Delta/Iceberg has no delete+insert; the partitions of the rebuilt periods
+    are overwritten. That equals delete+insert on unique_key only if the table is partitioned
+    by that key: without partition_by, dbt-spark's insert_overwrite replaces the whole table
+    with the refreshed periods (int_persons and thm_neet_youth lost their history that way).
+    So a model whose partition_by differs from its unique_key fails to compile on Spark. -#}
+{% macro spark__incremental_strategy() -%}
+    {%- if execute -%}
+        {%- set key = config.get('unique_key') -%}
+        {%- set parts = config.get('partition_by') -%}
+        {%- set key = [key] if key is string else (key or []) -%}
+        {%- set parts = [parts] if parts is string else (parts or []) -%}
+        {%- if (key | list) != (parts | list) -%}
+            {%- do exceptions.raise_compiler_error(
+                "incremental model " ~ model.name ~ " has unique_key " ~ key ~ " but partition_by "
+                ~ parts ~ " on Spark: insert_overwrite would replace other periods; set +partition_by to "
+                ~ "the unique_key in dbt_project.yml (docs/scale-out.md)") -%}
+        {%- endif -%}
+    {%- endif -%}
+    insert_overwrite
+{%- endmacro %}
 
 {#- Trino: no collect_list/aggregate; sort the non-null values descending and reduce,
     with the same exact decimal sum as on Spark. -#}

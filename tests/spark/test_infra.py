@@ -48,6 +48,14 @@ def test_project_parses_for_the_spark_cluster_profile(tmp_path: Path) -> None:
     panel = manifest["nodes"]["model.sdwh.int_person_quarter"]
     assert panel["config"]["partition_by"] == "quarter"
     assert panel["config"]["incremental_strategy"] == "insert_overwrite"
+    incremental = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"
+                   and n["config"]["materialized"] == "incremental"]
+    assert len(incremental) >= 8
+    for node in incremental:
+        # insert_overwrite equals delete+insert on the unique key only when the table is
+        # partitioned by that key; otherwise Spark replaces the whole table with the refreshed
+        # periods (spark__incremental_strategy also refuses such a model at run time).
+        assert node["config"]["partition_by"] == node["config"]["unique_key"], node["name"]
     source = next(s for s in manifest["sources"].values() if s["source_name"] == "rsz")
     assert source["identifier"].startswith("`") and source["identifier"].endswith(
         "/raw/rsz/dmfa_employment_lines/*/*/data.parquet`")
