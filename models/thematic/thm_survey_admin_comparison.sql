@@ -48,6 +48,7 @@ final as (
     from responses as r
     inner join weights as w
         on r.person_id = w.person_id and r.survey_quarter = w.survey_quarter
+        and r.delivery_id = w.delivery_id
     inner join panel as p
         on r.person_id = p.person_id and r.survey_quarter = p.quarter
 

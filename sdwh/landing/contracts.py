@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 
 ColumnType = Literal[
     "insz", "kbo", "rsz_employer", "refnis", "nace", "code", "integer", "decimal", "date",
-    "amount", "period", "string",
+    "amount", "period", "string", "sample_key",
 ]
 Unit = Literal["cent", "eur", "keur"]
 Period = Literal["year", "quarter", "month"]
@@ -40,6 +40,15 @@ class Column(BaseModel):
     unit: Unit | None = Field(None, description="Default unit of an amount column.")
     pattern: str | None = Field(None, description="Regular expression a string must match.")
     pseudonym: str | None = Field(None, description="Name of the pseudonym that replaces it.")
+    sample_column: str | None = Field(
+        None, description="For a sample_key column: the column naming the TTP sample that "
+        "issued the key (the TTP resolves the key to the pseudonym through that sample).")
+
+    @model_validator(mode="after")
+    def _sample_key_resolvable(self) -> Column:
+        if self.type == "sample_key" and not (self.sample_column and self.pseudonym):
+            raise ValueError(f"sample_key column {self.name} needs sample_column and pseudonym")
+        return self
 
 
 class CsvDialect(BaseModel):

@@ -31,13 +31,14 @@ from sdwh.errors import DeliveryRejected
 from sdwh.faults import failpoint
 from sdwh.landing.codelists import CodeLists, load_codelists
 from sdwh.landing.contracts import Contract, find_contract
-from sdwh.landing.identifier_checks import with_identifier_checks
+from sdwh.landing.identifier_checks import check_column, with_identifier_checks
 from sdwh.landing.manifest import MANIFEST_NAME, Manifest, delivery_id, read_manifest
 from sdwh.landing.periods import is_period, period_end
 from sdwh.landing.readers import check_file, read_delivered_file
 from sdwh.landing.rules import harmonised_refnis, insz_kind, nace_version, q, typed_value
 from sdwh.landing.store import atomic_dir, atomic_write_bytes
 from sdwh.landing.validate import count_failures, find_failures, reject_systematic_faults
+from sdwh.sampling.sample_keys import resolve_sample_keys
 from sdwh.ttp.keys import key_id, ttp_key
 from sdwh.ttp.pseudonym import PseudonymCache
 
@@ -138,6 +139,20 @@ def _with_pseudonyms(accepted: pa.Table, contract: Contract,
     return accepted
 
 
+def _with_sample_keys(table: pa.Table, contract: Contract, period: str,
+                      settings: Settings) -> pa.Table:
+    """Sample keys checked and resolved to pseudonyms through the TTP's sample link files,
+    which never leave ``ttp/samples/``; the key itself is not stored (see _accepted_select)."""
+    for c in contract.columns:
+        if c.type == "sample_key":
+            found = resolve_sample_keys(table[c.name].combine_chunks(),
+                                        table[c.sample_column].combine_chunks(), period,
+                                        settings.root / "ttp" / "samples")
+            table = table.append_column(check_column(c.name), found.reasons).append_column(
+                _pseudonym_column(c.name), found.person_ids)
+    return table
+
+
 def _accepted_select(contract: Contract, manifest: Manifest, did: str,
                      lists: CodeLists) -> str:
     """The harmonised, pseudonymised projection of valid rows (no national number in it)."""
@@ -148,6 +163,8 @@ def _accepted_select(contract: Contract, manifest: Manifest, did: str,
         if c.type == "insz":
             cols += [f"{q(_pseudonym_column(c.name))} AS {q(c.pseudonym)}",
                      f"{insz_kind(v)} AS {q(c.pseudonym + '_kind')}"]
+        elif c.type == "sample_key":
+            cols.append(f"{q(_pseudonym_column(c.name))} AS {q(c.pseudonym)}")
         elif c.type == "refnis":
             harmonised = harmonised_refnis(v, int(period[:4]), lists)
             cols += [f"{harmonised} AS {v}", f"{v} AS {q(c.name + '_reported')}"]
@@ -249,6 +266,7 @@ def _ingest_checked(folder: Path, manifest: Manifest, contract: Contract, did: s
     rows_in = table.num_rows + len(bad)
     try:
         table = with_identifier_checks(table, contract, manifest.reference_period)
+        table = _with_sample_keys(table, contract, manifest.reference_period, settings)
         con.register("src", table)
         con.register("bad_lines", pa.table({"file": [f for f, _ in bad],
                                             "line": [line for _, line in bad]},

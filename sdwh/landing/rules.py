@@ -38,6 +38,10 @@ REASONS: dict[str, str] = {
     "duplicate_row": "exact repeat of an earlier line in the same delivery",
     "duplicate_key": "another line has the same key but different content",
     "csv_field_count": "line has a different number of fields than the header",
+    "sample_unknown": "the row names a sample the TTP never drew",
+    "sample_period_mismatch": "the named sample answers another reference quarter",
+    "sample_key_unknown": "no TTP sample issued this sample key",
+    "sample_key_foreign": "the sample key was issued for another sample than the one named",
 }
 
 
@@ -154,6 +158,8 @@ def column_rule(col: Column, period: str, unit: str | None, lists: CodeLists,
     typed = typed_value(col, unit)
     match col.type:
         case t if prechecked and t in CHECKED_TYPES:
+            check = q(check_column(col.name))
+        case "sample_key":  # resolved at the TTP only (sdwh.sampling.sample_keys)
             check = q(check_column(col.name))
         case "insz":
             check = insz_rule(v, int(period[:4]))

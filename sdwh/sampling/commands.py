@@ -68,12 +68,17 @@ def show(sample_id: str, as_json: Annotated[bool, JSON_OPTION] = False) -> None:
 def synth_responses(
     sample_id: str,
     seed: Annotated[int, typer.Option(help="Random seed of the simulated fieldwork.")] = 1,
+    keyed_by: Annotated[str, typer.Option(help="How responses identify persons: insz "
+                                               "(statbel/lfs_responses) or sample_key "
+                                               "(statbel/lfs_responses_by_key).")] = "insz",
     as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Simulate the survey organisation's LFS responses to a sample (synthetic data only)."""
-    from sdwh.sampling.responses import simulate_responses
+    from sdwh.sampling.responses import DATASETS, simulate_responses
 
-    result = simulate_responses(get_settings(), sample_id, seed)
+    if keyed_by not in DATASETS:
+        raise SdwhError(f"unknown --keyed-by {keyed_by!r}", "Use insz or sample_key.")
+    result = simulate_responses(get_settings(), sample_id, seed, keyed_by)  # type: ignore[arg-type]
     emit(result, as_json, lambda p: console.print(
         f"{p['responses']:,} responses from {p['households_responding']:,} of "
         f"{p['households_sampled']:,} households written to {p['delivery']}; "
@@ -85,6 +90,8 @@ def link(
     sample_id: str,
     distance: Annotated[str, typer.Option(help="Calibration distance: raking or linear "
                                                "(GREG).")] = "raking",
+    delivery: Annotated[str | None, typer.Option(help="Response delivery id to link, when "
+                                                      "the quarter has several.")] = None,
     as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Link ingested responses to the sample and the panel; compute calibrated weights."""
@@ -93,7 +100,7 @@ def link(
     if distance not in ("raking", "linear"):
         raise SdwhError(f"unknown calibration distance {distance!r}", "Use raking or linear.")
     settings = get_settings()
-    report = link_responses(settings, sample_id, distance)  # type: ignore[arg-type]
+    report = link_responses(settings, sample_id, distance, delivery)  # type: ignore[arg-type]
     audit_log(settings).append("sample.linked", "ttp", sample_id=sample_id,
                                delivered=report["delivered"], linked=report["linked"])
 
@@ -114,4 +121,8 @@ def link(
                       f"{cal['weight_max']:.1f}, total {cal['weighted_total']:,.0f} = "
                       f"population {cal['population']:,}). Run `sdwh build` to refresh "
                       "thm_survey_admin_comparison.")
+        rate = p["estimates"]["unemployment_rate"]
+        if rate:
+            console.print(f"ILO unemployment rate {rate['estimate']:.1%} (jackknife SE "
+                          f"{rate['se']:.1%}, {p['estimates']['replicates']} replicates).")
     emit(report, as_json, render)

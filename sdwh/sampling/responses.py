@@ -5,13 +5,16 @@ probability that rises with the age of their members (young, mobile households a
 as in the EAK/LFS), so response differs by stratum; and the survey's ILO status differs from the
 administrative position (informal work, people registered as jobseekers who did not search in
 the reference week, students with small jobs). The delivery carries the INSZ the survey
-organisation received, like any supplier file, and lands through `sdwh ingest`.
+organisation received (``statbel__lfs_responses``) or, with ``keyed_by="sample_key"``, only the
+sample id and sample keys of the contact file (``statbel__lfs_responses_by_key``); either way
+it lands through `sdwh ingest`. Both forms draw the same respondents and answers for a seed.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, time, timedelta
+from typing import Literal
 
 import duckdb
 import numpy as np
@@ -44,18 +47,26 @@ def _positions(settings: Settings, person_ids: list[str], quarter: str) -> pd.Da
             "and person_id in (select person_id from wanted)", [quarter]).df()
 
 
-def simulate_responses(settings: Settings, sample_id: str, seed: int) -> dict:
+KeyedBy = Literal["insz", "sample_key"]
+#: The dataset (contract) each form of delivery is sent as.
+DATASETS: dict[str, str] = {"insz": "lfs_responses", "sample_key": "lfs_responses_by_key"}
+
+
+def simulate_responses(settings: Settings, sample_id: str, seed: int,
+                       keyed_by: KeyedBy = "insz") -> dict:
     """Write the survey organisation's response delivery for ``sample_id`` to the landing zone."""
     folder = samples_dir(settings) / sample_id
     if not (folder / "link.parquet").exists():
         raise SdwhError(f"no sample {sample_id}", "Draw one first with `sdwh sample draw`.")
     link = pd.read_parquet(folder / "link.parquet")
     contact = pd.read_csv(folder / "outbox" / "contact.csv", dtype=str)
-    if "insz" not in contact:
+    if keyed_by == "insz" and "insz" not in contact:
         raise SdwhError(f"the contact file of {sample_id} has no INSZ",
-                        "Responses are delivered with INSZ; add insz to contact_fields.")
+                        "Add insz to contact_fields, or deliver by sample key "
+                        "(--keyed-by sample_key).")
     quarter = str(pd.read_json(folder / "summary.json", typ="series")["reference_quarter"])
-    people = link.merge(contact[["sample_key", "insz"]], on="sample_key").merge(
+    contact_columns = ["sample_key", "insz"] if keyed_by == "insz" else ["sample_key"]
+    people = link.merge(contact[contact_columns], on="sample_key").merge(
         _positions(settings, link["person_id"].tolist(), quarter), on="person_id")
     rng = np.random.Generator(np.random.PCG64(
         int.from_bytes(hashlib.sha256(f"{seed}|{sample_id}".encode()).digest()[:8], "big")))
@@ -74,22 +85,27 @@ def simulate_responses(settings: Settings, sample_id: str, seed: int) -> dict:
     end = period_end(quarter, "quarter")
     start = end - timedelta(days=90)
     interview = [start + timedelta(days=int(d)) for d in rng.integers(0, 90, len(answers))]
+    keys = ({"insz": answers["insz"].astype(str).tolist()} if keyed_by == "insz" else
+            {"sample_id": [sample_id] * len(answers),
+             "sample_key": answers["sample_key"].astype(str).tolist()})
     table = pa.table({
-        "insz": answers["insz"].astype(str).tolist(),
+        **keys,
         "quarter": [quarter] * len(answers),
         "interview_date": [d.isoformat() for d in interview],
         "ilo_status": status.tolist(),
         "usual_weekly_hours": [str(h) if s == "1" else "" for h, s in
                                zip(hours, status, strict=True)],
     })
-    contract = load_contracts()["statbel__lfs_responses"]
+    dataset = DATASETS[keyed_by]
+    contract = load_contracts()[f"statbel__{dataset}"]
     sent = datetime.combine(end + timedelta(days=int(rng.integers(30, 55))), time(10), UTC)
-    header = {"supplier": "statbel", "dataset": "lfs_responses", "reference_period": quarter,
+    header = {"supplier": "statbel", "dataset": dataset, "reference_period": quarter,
               "revision": 1, "sent_at": sent, "units": {},
               "note": f"responses to TTP sample {sample_id}"}
-    written = write_delivery(settings.landing_dir, header, f"lfs_responses_{quarter}.csv",
+    written = write_delivery(settings.landing_dir, header, f"{dataset}_{quarter}.csv",
                              table, contract)
-    return {"sample_id": sample_id, "quarter": quarter, "persons_sampled": len(people),
+    return {"sample_id": sample_id, "quarter": quarter, "keyed_by": keyed_by,
+            "dataset": dataset, "persons_sampled": len(people),
             "households_sampled": int(households.size),
             "households_responding": len(responding), "responses": table.num_rows,
             "delivery": str(written.folder), "already_there": written.skipped}

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sdwh.sampling.allocation import allocate
 from sdwh.sampling.calibration import calibrate
 from sdwh.sampling.selection import select_units
+from sdwh.sampling.variance import jackknife_variance, replicate_totals
 
 
 @given(st.lists(st.integers(2, 5000), min_size=1, max_size=12), st.data())
@@ -106,3 +107,65 @@ def test_calibration_fails_clearly_when_a_margin_has_no_respondents() -> None:
     x = np.column_stack([x, np.zeros(4)])
     with pytest.raises(ValueError, match="no respondents"):
         calibrate(x, np.ones(4), np.array([2.0, 2.0, 5.0]), "raking", max_iterations=20)
+
+
+def _stratified_clustered_sample(seed: int, strata: int, psus: tuple[int, int]
+                                 ) -> dict[str, np.ndarray]:
+    """A stratified sample of households (1-4 persons each) with constant weights per stratum."""
+    rng = np.random.default_rng(seed)
+    stratum, psu, weight = [], [], []
+    for h in range(strata):
+        n_h = int(rng.integers(*psus))
+        d_h = float(rng.uniform(20, 80))
+        for i in range(n_h):
+            size = int(rng.integers(1, 5))
+            stratum += [h] * size
+            psu += [f"{h}-{i}"] * size
+            weight += [d_h] * size
+    n = len(stratum)
+    return {"stratum": np.array(stratum), "psu": np.array(psu), "weight": np.array(weight),
+            "sex": rng.integers(0, 2, n), "age": rng.integers(0, 3, n)}
+
+
+def _with_replacement_variance(z: np.ndarray, stratum: np.ndarray, psu: np.ndarray) -> float:
+    """Σ_h n_h/(n_h − 1) Σ_i (z_hi − z̄_h)² over PSU totals z_hi (Wolter 2007, eq. 2.4.6)."""
+    variance = 0.0
+    for h in np.unique(stratum):
+        in_h = stratum == h
+        units = np.unique(psu[in_h])
+        z_h = np.array([z[in_h & (psu == u)].sum() for u in units])
+        variance += len(units) / (len(units) - 1) * ((z_h - z_h.mean()) ** 2).sum()
+    return float(variance)
+
+
+def test_jackknife_of_a_linear_total_equals_the_textbook_variance() -> None:
+    s = _stratified_clustered_sample(3, strata=5, psus=(2, 9))
+    y = np.random.default_rng(4).gamma(2.0, 10.0, len(s["weight"]))
+    reps = replicate_totals(y, s["stratum"], s["psu"], s["weight"])
+    assert len(reps.coefficients) == len(np.unique(s["psu"]))
+    variance = jackknife_variance(float(s["weight"] @ y), reps.totals[:, 0], reps.coefficients)
+    expected = _with_replacement_variance(s["weight"] * y, s["stratum"], s["psu"])
+    assert variance == pytest.approx(expected, rel=1e-10)
+
+
+def test_recalibrated_jackknife_matches_the_linearisation_variance() -> None:
+    """With recalibration per replicate the jackknife approximates the GREG linearisation
+    variance (Deville & Särndal 1992: the with-replacement variance of w·e, e the residual of
+    y on the calibration variables), and calibration removes the variance that x explains."""
+    s = _stratified_clustered_sample(5, strata=8, psus=(25, 40))
+    n = len(s["weight"])
+    x = np.column_stack([s["sex"] == 0, s["sex"] == 1, s["age"] == 0, s["age"] == 1,
+                         s["age"] == 2]).astype(float)
+    population = 1.02 * s["weight"].sum()  # the register differs from the weighted sample
+    totals = population * np.array([0.49, 0.51, 0.30, 0.38, 0.32])
+    rng = np.random.default_rng(6)
+    y = 5.0 * s["sex"] + 8.0 * s["age"] + rng.normal(0, 3.0, n)
+    w = calibrate(x, s["weight"], totals, "linear").weights
+    beta = np.linalg.lstsq(x.T @ (x * w[:, None]), x.T @ (w * y), rcond=None)[0]
+    linearised = _with_replacement_variance(w * (y - x @ beta), s["stratum"], s["psu"])
+    reps = replicate_totals(y, s["stratum"], s["psu"], s["weight"], x, totals, "linear")
+    assert reps.not_recalibrated == 0
+    jackknife = jackknife_variance(float(w @ y), reps.totals[:, 0], reps.coefficients)
+    assert jackknife == pytest.approx(linearised, rel=0.05)
+    uncalibrated = _with_replacement_variance(s["weight"] * y, s["stratum"], s["psu"])
+    assert jackknife < 0.5 * uncalibrated

@@ -1,9 +1,11 @@
--- One row per LFS respondent and quarter (current deliveries only), typed and renamed.
+-- One row per LFS respondent and delivery (current deliveries only), typed and renamed.
+-- Both delivery forms (INSZ or the TTP's sample keys) arrive here with the pseudonym only.
 {{ config(enabled=var('survey', false)) }}
 with source as (
 
     select * from {{ source('statbel', 'lfs_responses') }}
     where {{ is_current_delivery('statbel', 'lfs_responses') }}
+       or {{ is_current_delivery('statbel', 'lfs_responses_by_key') }}
 
 ),
 

@@ -7,5 +7,6 @@ select
     cast(stratum as {{ dbt.type_string() }}) as stratum,
     cast(design_weight as double) as design_weight,
     cast(nonresponse_weight as double) as nonresponse_weight,
-    cast(calibrated_weight as double) as calibrated_weight
+    cast(calibrated_weight as double) as calibrated_weight,
+    cast(delivery_id as {{ dbt.type_string() }}) as delivery_id
 from {{ source('statbel', 'lfs_weights') }}
