@@ -103,6 +103,10 @@ def cell_stats(data: Any, spec: TableSpec, value: str | None = None, unit: str |
     ``total`` (weighted if ``weight``), ``top`` (list of the ``n_top`` largest per-unit
     contributions; by default 2 for magnitudes and none for counts, which need no dominance),
     ``n_negative``. Without ``unit`` each row is its own contributor, as ACRO.
+
+    A weighted magnitude (``value`` and ``weight``) also gets ``total_unweighted`` and
+    ``top_unweighted``: the respondents' own values, so dominance can be judged on what each
+    respondent reported as well as on the weighted estimate (:func:`apply_rules`).
     """
     if con is None:
         with cursor() as own:
@@ -128,17 +132,23 @@ def cell_stats(data: Any, spec: TableSpec, value: str | None = None, unit: str |
     # a plain count needs neither products nor sign checks: keep the pass as lean as the
     # aggregation it checks
     row_total = f"sum({v} * {w})" if value or weight else "count(*)"
+    both = bool(value and weight)  # a weighted magnitude: respondents' own values as well
     if unit:
         neg = f", min({v}) AS mn" if value else ""
+        own = f", sum({v}) AS cu" if both else ""
         inner = (f"SELECT {col_sel}, {grouping}, count(*) AS n_rows, {row_total} AS c"
-                 f"{neg}{par} FROM src GROUP BY GROUPING SETS ({sets})")
+                 f"{own}{neg}{par} FROM src GROUP BY GROUPING SETS ({sets})")
         top = f", max(c, {n_top}) AS top" if n_top else ""
+        top += (f", sum(cu) AS total_unweighted, max(cu, {max(n_top, 2)}) AS top_unweighted"
+                if both else "")
         negs = ", count(*) FILTER (WHERE mn < 0) AS n_negative" if value else ""
         sql = (f"SELECT {', '.join(_q(c) for c in cols)}, gid{par_outer}, count(*) AS n_units, "
                f"sum(n_rows) AS n_rows, sum(c) AS total{top}{negs} FROM ({inner}) "
                f"GROUP BY {', '.join(_q(c) for c in cols)}, gid")
     else:
         top = f", max({v} * {w}, {n_top}) AS top" if n_top else ""
+        top += (f", sum({v}) AS total_unweighted, max({v}, {max(n_top, 2)}) AS top_unweighted"
+                if both else "")
         negs = f", count(*) FILTER (WHERE {v} < 0) AS n_negative" if value else ""
         sql = (f"SELECT {col_sel}, {grouping}{par}, count(*) AS n_units, count(*) AS n_rows, "
                f"{row_total} AS total{top}{negs} FROM src GROUP BY GROUPING SETS ({sets})")
@@ -180,6 +190,9 @@ def _label_levels(raw: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     for c in ("n_units", "n_rows", "top", "n_negative"):
         out[c] = raw[c].to_numpy()
     out["total"] = raw["total"].to_numpy(dtype=float)
+    if "top_unweighted" in raw:
+        out["total_unweighted"] = raw["total_unweighted"].to_numpy(dtype=float)
+        out["top_unweighted"] = raw["top_unweighted"].to_numpy()
     order = np.lexsort([out[d].astype(str) for d in reversed(spec.dims)])
     return pd.DataFrame({c: v[order] for c, v in out.items()})
 
@@ -230,6 +243,14 @@ def add_zero_cells(stats: pd.DataFrame, spec: TableSpec,
     tops = stats["top"].tolist() if len(stats) else []
     full["top"] = [[] if e or not isinstance(tops[t], list | np.ndarray) else tops[t]
                    for e, t in zip(empty, take, strict=True)]
+    weighted = "top_unweighted" in stats
+    if weighted:  # a weighted magnitude keeps its respondents' own values (apply_rules)
+        full["total_unweighted"] = np.where(
+            empty, 0.0, stats["total_unweighted"].to_numpy(dtype=float)[take]
+            if len(stats) else 0.0)
+        own = stats["top_unweighted"].tolist() if len(stats) else []
+        full["top_unweighted"] = [[] if e or not isinstance(own[t], list | np.ndarray)
+                                  else own[t] for e, t in zip(empty, take, strict=True)]
     structural = np.zeros(len(grid), dtype=bool)
     for cell in structural_zeros:
         mask = empty.copy()
@@ -239,9 +260,12 @@ def add_zero_cells(stats: pd.DataFrame, spec: TableSpec,
     full["structural_zero"] = structural
     order = np.lexsort([full[d].astype(str) for d in reversed(dims)])
     tops = full.pop("top")
+    own = full.pop("top_unweighted", None)
     tops_sorted = [tops[i] for i in order]
     frame = pd.DataFrame({c: v[order] for c, v in full.items()})
     frame.insert(frame.columns.get_loc("total") + 1, "top", tops_sorted)
+    if weighted:
+        frame["top_unweighted"] = [own[i] for i in order]
     return frame
 
 
@@ -251,13 +275,15 @@ def apply_rules(stats: pd.DataFrame, params: RuleParams, magnitude: bool) -> pd.
     ACRO's comparison operators are kept: threshold ``n < t``; NK ``top-n share ≥ k``;
     p % ``(total − x1 − x2)/x1 < p``. Cells with negative contributions get ``review``:
     dominance is undefined for them (ACRO, sdcTable).
+
+    Survey weights: the threshold always counts distinct units, unweighted. Dominance is
+    judged on the weighted contributions (what the published estimate is made of) and, when
+    ``stats`` carries ``top_unweighted`` (a weighted magnitude), also on the respondents' own
+    unweighted values: a cell fails if either is dominated, so small weights cannot hide a
+    dominant respondent and large ones cannot create a false sense of safety.
     """
     out = stats.copy()
-    top = [np.sort(np.asarray(t, dtype=float))[::-1] for t in out["top"]]
-    x1 = np.array([t[0] if len(t) > 0 else 0.0 for t in top])
-    x2 = np.array([t[1] if len(t) > 1 else 0.0 for t in top])
-    topn = np.array([t[: params.nk_n].sum() for t in top])
-    total = out["total"].to_numpy(dtype=float)
+    x1, x2, topn, share, ratio = _dominance(out["top"], out["total"], params)
     n = out["n_units"].to_numpy()
     zero = n == 0
     structural = out.get("structural_zero", pd.Series(False, index=out.index)).to_numpy()
@@ -265,18 +291,23 @@ def apply_rules(stats: pd.DataFrame, params: RuleParams, magnitude: bool) -> pd.
     out["rule_zero"] = zero & ~structural & params.zeros_disclosive
     has_neg = out["n_negative"].to_numpy() > 0
     dom = magnitude and params.dominance
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(total != 0, topn / total, np.nan)
-        rest = total - x1 - x2
-        ratio = np.where(x1 != 0, rest / x1, 1.0)
-    out["rule_nk"] = dom & ~has_neg & (np.nan_to_num(share, nan=0.0) >= params.nk_k)
-    p = params.p_percent
-    out["rule_p_percent"] = (dom & ~has_neg & (ratio < p)) if p is not None else False
-    if params.pq is not None:
-        pq_ratio = params.pq[0] / params.pq[1]
-        out["rule_pq"] = dom & ~has_neg & (ratio < pq_ratio)
-    else:
-        out["rule_pq"] = False
+    bases = [(share, ratio)]
+    if "top_unweighted" in out:
+        _, _, _, u_share, u_ratio = _dominance(out["top_unweighted"], out["total_unweighted"],
+                                               params)
+        bases.append((u_share, u_ratio))
+    nk = np.zeros(len(out), dtype=bool)
+    p_pct = np.zeros(len(out), dtype=bool)
+    pq_rule = np.zeros(len(out), dtype=bool)
+    for s, r in bases:
+        nk |= np.nan_to_num(s, nan=0.0) >= params.nk_k
+        if params.p_percent is not None:
+            p_pct |= r < params.p_percent
+        if params.pq is not None:
+            pq_rule |= r < params.pq[0] / params.pq[1]
+    out["rule_nk"] = dom & ~has_neg & nk
+    out["rule_p_percent"] = dom & ~has_neg & p_pct
+    out["rule_pq"] = dom & ~has_neg & pq_rule
     out["rule_negative"] = dom & has_neg
     out["x1"], out["x2"], out["topn_sum"] = x1, x2, topn
     rule_cols = ["rule_threshold", "rule_zero", "rule_nk", "rule_p_percent", "rule_pq"]
@@ -286,6 +317,20 @@ def apply_rules(stats: pd.DataFrame, params: RuleParams, magnitude: bool) -> pd.
     flags = out[[*rule_cols, "rule_negative"]].to_numpy()
     out["failed_rules"] = [",".join(names[row]) for row in flags]
     return out
+
+
+def _dominance(tops: pd.Series, totals: pd.Series, params: RuleParams
+               ) -> tuple[np.ndarray, ...]:
+    """x1, x2, top-n sum, top-n share of the total and the p % ratio (total − x1 − x2)/x1."""
+    top = [np.sort(np.asarray(t, dtype=float))[::-1] for t in tops]
+    x1 = np.array([t[0] if len(t) > 0 else 0.0 for t in top])
+    x2 = np.array([t[1] if len(t) > 1 else 0.0 for t in top])
+    topn = np.array([t[: params.nk_n].sum() for t in top])
+    total = totals.to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(total != 0, topn / total, np.nan)
+        ratio = np.where(x1 != 0, (total - x1 - x2) / x1, 1.0)
+    return x1, x2, topn, share, ratio
 
 
 def required_protection(cells: pd.DataFrame, params: RuleParams, magnitude: bool) -> np.ndarray:

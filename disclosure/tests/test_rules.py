@@ -78,6 +78,24 @@ def test_weights_scale_estimates_but_not_contributor_counts():
     assert out.loc[0, "n_units"] == 5 and out.loc[0, "rule_threshold"]
 
 
+def test_weighted_dominance_is_judged_on_respondents_own_values_too():
+    # respondent 0 reported 1000 but carries a tiny weight: the weighted estimate is not
+    # dominated (top-2 share 200/910), the respondents' own values are (1010/1090 ≥ 0.9)
+    df = pd.DataFrame({"g": "a", "unit": range(10), "v": [1000.0] + [10.0] * 9,
+                       "w": [0.01] + [10.0] * 9})
+    out = _check(df, ["g"], value="v", unit="unit", weight="w")
+    assert out.loc[0, "total"] == pytest.approx(910.0)
+    assert out.loc[0, "total_unweighted"] == pytest.approx(1090.0)
+    assert out.loc[0, "n_units"] == 10 and not out.loc[0, "rule_threshold"]
+    assert out.loc[0, "rule_nk"] and out.loc[0, "status"] == "fail"
+    # the other way round: equal values, one huge weight dominates the weighted estimate
+    big = df.assign(v=10.0, w=[1000.0] + [1.0] * 9)
+    assert _check(big, ["g"], value="v", unit="unit", weight="w").loc[0, "rule_nk"]
+    # neither dominated: passes (the rule is not simply stricter everywhere)
+    even = df.assign(v=10.0, w=5.0)
+    assert _check(even, ["g"], value="v", unit="unit", weight="w").loc[0, "status"] == "pass"
+
+
 def test_hierarchy_and_margins_get_parent_codes():
     df = pd.DataFrame({"mun": ["a1", "a2", "b1"] * 10, "prov": ["a", "a", "b"] * 10})
     spec = TableSpec(dims={"geo": ["mun", "prov"]})
