@@ -6,7 +6,8 @@ export request of four outputs made with ``project.sql`` / ``save_table`` (a cou
 count cube with suppressed cells, a mean table, a model summary) after releasing two count
 tables, so differencing compares against released outputs. Prints one JSON object.
 
-    flock /tmp/sdwh-bench.lock .venv/bin/python benchmarks/bench_airlock.py --rows 1000000
+    flock /tmp/sdwh-bench.lock /usr/bin/time -v .venv/bin/python benchmarks/bench_airlock.py \
+        --rows 1000000 --runs 3 --home /tmp/<you>-bench-airlock
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--home", type=Path, default=Path("/tmp/sdwh-bench-airlock"))
     args = parser.parse_args()
+    load_start = Path("/proc/loadavg").read_text().split()[:3]
     t0 = time.perf_counter()
     lab = setup(args.home, args.rows)
     setup_seconds = time.perf_counter() - t0
@@ -159,6 +161,7 @@ def main() -> None:
         "median_submit_cpu_seconds": round(statistics.median(
             r["submit_cpu_seconds"] for r in runs), 3),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "loadavg_start": load_start,
         "loadavg": Path("/proc/loadavg").read_text().split()[:3], "machine": machine(),
     }
     print(json.dumps(result, indent=2))

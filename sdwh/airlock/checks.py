@@ -158,9 +158,16 @@ def _grouping(group: exp.Group | None, dims: list[str]) -> bool:
 
 
 def check_query_table(con: duckdb.DuckDBPyConnection, tables: dict[str, list[str]],
-                      file: RequestFile, path: Path, params: RuleParams
+                      file: RequestFile, path: Path, params: RuleParams,
+                      manifest: dict[str, Any] | None = None
                       ) -> tuple[Check, dict[str, Any] | None]:
-    """(verdict, differencing definition or None) for a table that carries its query."""
+    """(verdict, differencing definition or None) for a table that carries its query.
+
+    With the extract's ``manifest``, a table whose cells hold at most one row per person
+    (its grouping or WHERE fixes the extract's grain, e.g. the quarter of a person × quarter
+    panel) is counted on rows, which are then persons: the same figures without the
+    per-person aggregate, the dominant cost on a large extract.
+    """
     query = (file.query or {}).get("query", "")
     try:
         shape = analyse_query(query, tables)
@@ -177,15 +184,22 @@ def check_query_table(con: duckdb.DuckDBPyConnection, tables: dict[str, list[str
     pub = _published_cells(published, shape)
     spec = TableSpec.flat(shape.dim_sources, margins=shape.margins)
     src = _microdata_sql(shape, [m.arg for m in shape.measures if m.arg])
+    grain = unit_grain(con, manifest, shape.source) if manifest else None
+    # a margin (CUBE/ROLLUP total) spans every value of its dimension: only the WHERE
+    # fixes the grain in all cells then
+    fixed = _pinned(shape.where) | (set() if shape.margins else set(shape.dim_sources))
+    rows_are_persons = grain is not None and set(grain) <= fixed
     reasons, failing, evidence = [], [], {"query": query, "source": shape.source,
-                                          "unit": UNIT, "cells_published": len(pub)}
+                                          "unit": UNIT, "cells_published": len(pub),
+                                          "one_row_per_person_per_cell": rows_are_persons}
     cache: dict[str | None, pd.DataFrame] = {}
 
     def stats(value: str | None) -> pd.DataFrame:
         """One aggregate pass per value column; counts reuse a magnitude's pass."""
         if value not in cache:
             # counts need no top contributions (dominance is for magnitudes)
-            cache[value] = cell_stats(src, spec, value=value, unit=UNIT,
+            cache[value] = cell_stats(src, spec, value=value,
+                                      unit=None if rows_are_persons else UNIT,
                                       n_top=max(2, params.nk_n) if value else 0, con=con)
         return cache[value]
 
@@ -223,6 +237,58 @@ def check_query_table(con: duckdb.DuckDBPyConnection, tables: dict[str, list[str
     if counted is not None and count_cells is not None:
         definition = _differencing_definition(shape, pub, count_cells, counted, file.name)
     return Check(status=status, kind="table", reasons=reasons, evidence=evidence), definition
+
+
+_GRAINS: dict[tuple[str, str], tuple[str, ...] | None] = {}
+GRAIN_CANDIDATES: tuple[tuple[str, ...], ...] = ((), ("quarter",))
+
+
+def unit_grain(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any], source: str
+               ) -> tuple[str, ...] | None:
+    """Columns G such that (person, G) identifies a row of ``source`` and no row lacks its
+    person (``()``: one row per person; ``("quarter",)``: a person × quarter panel), or None.
+
+    Tested once per extract file (its SHA-256 in the manifest) and remembered by the process.
+    """
+    table = manifest.get("tables", {}).get(source) or {}
+    key = (source, str(table.get("sha256")))
+    if key not in _GRAINS and table.get("sha256"):
+        columns = set(table.get("columns", []))
+        found = None
+        for grain in GRAIN_CANDIDATES:
+            if UNIT not in columns or not set(grain) <= columns or (
+                    not grain and table.get("persons") not in (None, table.get("rows"))):
+                continue
+            cols = ", ".join(f'"{c}"' for c in (UNIT, *grain))
+            nulls, dups = con.execute(
+                f'select (select count(*) - count("{UNIT}") from "{source}"), '
+                f'(select count(*) from (select 1 from "{source}" group by {cols} '
+                "having count(*) > 1 limit 1))").fetchone()
+            if nulls == 0 and dups == 0:
+                found = grain
+                break
+            if nulls:
+                break
+        _GRAINS[key] = found
+    return _GRAINS.get(key)
+
+
+def _pinned(where: str | None) -> set[str]:
+    """Columns a WHERE fixes to one value (``col = literal`` among its top-level ANDs)."""
+    if not where:
+        return set()
+    node = sqlglot.parse_one(where, read="duckdb")
+    conjuncts = list(node.flatten()) if isinstance(node, exp.And) else [node]
+    out = set()
+    for c in conjuncts:
+        c = c.unnest()
+        if isinstance(c, exp.EQ):
+            left, right = c.this, c.expression
+            if isinstance(right, exp.Column):
+                left, right = right, left
+            if isinstance(left, exp.Column) and isinstance(right, exp.Literal):
+                out.add(left.name)
+    return out
 
 
 def _changed_values(shape: QueryShape, pub: pd.DataFrame, cells: pd.DataFrame | None

@@ -47,3 +47,16 @@ def check_vote(request: Request, checker: str, file: str, decision: str,
 
 def reviews_needed(request: Request) -> int:
     return 1 if request.fast_path else REVIEWERS_PER_TURN
+
+
+def check_release_reader(request: Request, researchers: list[str], viewer: str) -> None:
+    """Released files go to the project's researchers, from outside the enclave, once released."""
+    from sdwh.airlock.states import RequestState
+
+    if viewer not in researchers:
+        raise SdwhError(f"{viewer} is not a researcher of project {request.project_id} and "
+                        f"cannot download the outputs of request {request.id}.",
+                        "Released outputs go to the project's researchers.")
+    if request.state is not RequestState.RELEASED:
+        raise SdwhError(f"Request {request.id} is {request.state.value}, not released.",
+                        "Files can be downloaded once output checkers have released them.")

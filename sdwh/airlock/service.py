@@ -30,7 +30,13 @@ from sdwh.airlock.intake import (
     validate_files,
 )
 from sdwh.airlock.model import Check, Comment, Context, Request, RequestFile, Vote
-from sdwh.airlock.policies import check_actor, check_checker, check_vote, reviews_needed
+from sdwh.airlock.policies import (
+    check_actor,
+    check_checker,
+    check_release_reader,
+    check_vote,
+    reviews_needed,
+)
 from sdwh.airlock.states import BLINDED, EVENTS, RequestAction, RequestState, next_state
 from sdwh.airlock.store import Store
 from sdwh.audit.log import AuditLog, audit_log
@@ -90,6 +96,12 @@ class AirlockService:
             data["history"] = self.store.history(request_id)
         return data
 
+    def checker_view(self, request_id: str, viewer: str) -> dict[str, Any]:
+        """The request in the checkers' review view: never for its author, even a checker
+        (authors follow their requests with :meth:`requests_of`)."""
+        check_checker(self.store.get(request_id), viewer, self.checkers, "review")
+        return self.view(request_id, viewer)
+
     def requests(self, project_id: str | None = None) -> list[Request]:
         return self.store.all(project_id)
 
@@ -121,6 +133,28 @@ class AirlockService:
         request.file(name)
         self.log.append("airlock.file_viewed", viewer, request=request_id, file=name)
         return self.store.files_dir(request_id) / name
+
+    def requests_of(self, viewer: str) -> list[dict[str, Any]]:
+        """The researcher's own requests, newest first, as they may see them."""
+        mine = [r for r in self.store.all() if r.author == viewer]
+        return [r.view_for(viewer) for r in sorted(mine, key=lambda r: r.created_at,
+                                                    reverse=True)]
+
+    def released_file(self, request_id: str, name: str, viewer: str) -> Path:
+        """A released file for one of the project's researchers to download (checksum
+        verified against the reviewed file; audited)."""
+        request = self.store.get(request_id)
+        check_release_reader(request, self.registry.get(request.project_id).researchers,
+                             viewer)
+        expected = request.file(name).sha256
+        path = Path(request.release_path or "") / name
+        if not path.is_file() or path.is_symlink() or sha256(path) != expected:
+            raise SdwhError(f"The released copy of {name} (request {request_id}) does not match "
+                            "the checksum it was reviewed with.",
+                            "Ask VSA staff to check the released area.")
+        self.log.append("airlock.downloaded", viewer, request=request_id, file=name,
+                        sha256=expected)
+        return path
 
     def sampled(self) -> list[dict[str, Any]]:
         """Fast-path releases drawn for an ex-post second review."""
@@ -392,7 +426,8 @@ class AirlockService:
         if f.kind == "table" and f.query and session is not None:
             con, manifest = session
             tables = {n: t["columns"] for n, t in manifest["tables"].items()}
-            check, definition = checks.check_query_table(con, tables, f, path, self.params)
+            check, definition = checks.check_query_table(con, tables, f, path, self.params,
+                                                         manifest)
             if f.query.get("file_sha256") not in (None, f.sha256):
                 check = check.model_copy(update={
                     "status": "review" if check.status == "pass" else check.status,

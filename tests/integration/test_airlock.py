@@ -172,6 +172,38 @@ def test_threshold_counts_distinct_persons_not_rows(lab):
         "rules": ["threshold"]}]
 
 
+def test_cells_of_one_row_per_person_are_counted_on_rows_with_the_same_verdicts(
+        lab, monkeypatch):
+    """The panel has one row per person and quarter: a table whose every cell fixes the
+    quarter (grouping, or WHERE for margins) is counted on rows; verdicts stay the same."""
+    from sdwh.airlock import checks
+
+    project, ws = lab["project"], lab["workspace"]
+    tables = {  # name: (query, counted on rows)
+        "q4.csv": (f"select province_refnis, sex_code, count(*) as n from {PANEL} "
+                   "where quarter = '2025Q4' group by all", True),
+        "by_quarter.csv": (f"select municipality_refnis, quarter, count(*) as n from {PANEL} "
+                           "group by all", True),
+        "cube.csv": (f"select municipality_refnis, quarter, count(*) as n from {PANEL} "
+                     "group by cube(municipality_refnis, quarter)", False),
+        "all_quarters.csv": (f"select municipality_refnis, count(*) as n from {PANEL} "
+                             "group by all", False),
+    }
+    for name, (sql, _) in tables.items():
+        project.save_table(project.sql(sql), ws / name)
+    fast = {f["name"]: f["check"] for f in request(lab, *tables)["files"]}
+    monkeypatch.setattr(checks, "GRAIN_CANDIDATES", ())
+    monkeypatch.setattr(checks, "_GRAINS", {})
+    slow = {f["name"]: f["check"] for f in request(lab, *tables)["files"]}
+    for name, (_, on_rows) in tables.items():
+        assert fast[name]["evidence"]["one_row_per_person_per_cell"] is on_rows, name
+        assert slow[name]["evidence"]["one_row_per_person_per_cell"] is False
+        assert fast[name]["status"] == slow[name]["status"], name
+        assert fast[name]["evidence"]["failing_cells"] == slow[name]["evidence"]["failing_cells"]
+    assert fast["by_quarter.csv"]["evidence"]["failing_cells"]  # 11002 × 2025Q1: 3 persons
+    assert fast["all_quarters.csv"]["status"] == "fail"  # 12 rows of 3 persons
+
+
 def test_small_published_cell_fails_and_suppressed_one_passes(lab):
     project, ws = lab["project"], lab["workspace"]
     df = project.sql(f"select province_refnis, sex_code, count(*) as n from {PANEL} where "
@@ -234,6 +266,33 @@ def test_blinded_two_checker_review_override_and_release(lab):
     assert audit_log(settings).verify().ok
     with pytest.raises(SdwhError, match="is released; it cannot release"):
         service.release(rid, "dave")
+
+
+def test_released_files_go_to_the_projects_researchers_only_and_intact(lab):
+    service, ws, settings = lab["service"], lab["workspace"], lab["settings"]
+    (ws / "notes.txt").write_text("Counts of residents by province and sex.\n")
+    rid = request(lab, "notes.txt")["id"]
+    with pytest.raises(SdwhError, match="is submitted, not released"):
+        service.released_file(rid, "notes.txt", "alice")
+    assert [r["id"] for r in service.requests_of("alice")] == [rid]
+    with pytest.raises(SdwhError, match=r"alice made request .* cannot review"):
+        service.checker_view(rid, "alice")  # alice is a checker too, but the author
+    assert service.checker_view(rid, "carol")["id"] == rid
+    assert service.requests_of("bob") == []
+    approve_and_release(service, rid)
+    for researcher in ("alice", "bob"):  # bob: another researcher of the project
+        path = service.released_file(rid, "notes.txt", researcher)
+        assert path.read_bytes() == (ws / "notes.txt").read_bytes()
+    with pytest.raises(SdwhError, match="carol is not a researcher of project acro"):
+        service.released_file(rid, "notes.txt", "carol")
+    with pytest.raises(SdwhError, match="has no file"):
+        service.released_file(rid, "../airlock.sqlite", "alice")
+    path.chmod(0o644)
+    path.write_text("Counts of residents by province and sex, edited.\n")
+    with pytest.raises(SdwhError, match="does not match the checksum"):
+        service.released_file(rid, "notes.txt", "alice")
+    downloads = [e for e in audit_log(settings).events("airlock.downloaded")]
+    assert [e["actor"] for e in downloads] == ["alice", "bob"]
 
 
 def test_return_and_resubmit_resets_votes(lab):

@@ -55,3 +55,18 @@ def test_cube_gives_margins_and_explicit_group_by_must_match():
 def test_queries_the_checker_cannot_rerun_say_why(query, why):
     with pytest.raises(NotAnalysable, match=why):
         analyse_query(query, TABLES)
+
+
+@pytest.mark.parametrize(("where", "pinned"), [
+    (None, set()),
+    ("quarter = '2025Q4'", {"quarter"}),
+    ("quarter = '2025Q4' AND age >= 18 AND 'F' = sex_code", {"quarter", "sex_code"}),
+    ("(quarter = '2025Q4') AND (age = 30)", {"quarter", "age"}),
+    ("quarter = '2025Q4' OR quarter = '2025Q3'", set()),
+    ("quarter IN ('2025Q4', '2025Q3')", set()),
+    ("quarter = other_column", set()),
+])
+def test_where_pins_a_column_only_by_equality_to_one_literal_in_every_conjunct(where, pinned):
+    from sdwh.airlock.checks import _pinned
+
+    assert _pinned(where) == pinned

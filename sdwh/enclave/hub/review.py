@@ -26,7 +26,8 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 body{{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}
 .fail{{color:#a00}}.pass{{color:#070}}.review{{color:#a60}}pre{{background:#f6f6f6;padding:.5em}}
-</style></head><body><p><a href="{prefix}">Queue</a> · signed in as <b>{user}</b></p>
+</style></head><body><p><a href="{prefix}">Queue</a> ·
+<a id="mine-link" href="{prefix}mine">My requests</a> · signed in as <b>{user}</b></p>
 <h1>{title}</h1>{body}</body></html>"""
 
 
@@ -78,7 +79,7 @@ class RequestHandler(ReviewHandler):
     @web.authenticated
     def get(self, request_id: str) -> None:
         try:
-            view = self.airlock.view(request_id, self.viewer)
+            view = self.airlock.checker_view(request_id, self.viewer)
         except SdwhError as err:
             return self.refused(err)
         prefix = f"{self.settings['prefix']}requests/{escape(request_id)}"
@@ -154,6 +155,50 @@ class FileHandler(ReviewHandler):
         self.finish(path.read_bytes())
 
 
+class MineHandler(ReviewHandler):
+    """A researcher's own requests: state, automatic verdicts and, once released, downloads.
+
+    Served by the hub outside the enclave: this is where released outputs leave it.
+    """
+
+    @web.authenticated
+    def get(self) -> None:
+        prefix = self.settings["prefix"]
+        rows = []
+        for r in self.airlock.requests_of(self.viewer):
+            files = "".join(
+                f"<li>{escape(f['name'])} — automatic "
+                f"<span class='{escape(str((f.get('check') or {}).get('status', '?')))}'>"
+                f"{escape(str((f.get('check') or {}).get('status', '?')))}</span>"
+                + (f" · <a class='download' href='{prefix}released/{escape(r['id'])}/"
+                   f"{escape(f['name'])}'>download</a>" if r["state"] == "released" else "")
+                + "</li>" for f in r["files"])
+            notes = "".join(f"<li>{escape(c['author'])}: {escape(c['text'])}</li>"
+                            for c in r["comments"])
+            rows.append(f"<tr id='request-{escape(r['id'])}'><td>{escape(r['id'])}</td>"
+                        f"<td>{escape(r['project_id'])}</td>"
+                        f"<td class='state'>{escape(r['state'])}</td><td><ul>{files}</ul></td>"
+                        f"<td><ul>{notes}</ul></td></tr>")
+        self.page("My export requests",
+                  "<table id='mine'><tr><th>request</th><th>project</th><th>state</th>"
+                  f"<th>files</th><th>comments</th></tr>{''.join(rows)}</table>"
+                  + ("" if rows else "<p id='empty'>No export requests yet.</p>"))
+
+
+class ReleasedHandler(ReviewHandler):
+    """Download of a released file by one of the project's researchers (audited)."""
+
+    @web.authenticated
+    def get(self, request_id: str, name: str) -> None:
+        try:
+            path = self.airlock.released_file(request_id, name, self.viewer)
+        except SdwhError as err:
+            return self.refused(err)
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Disposition", f'attachment; filename="{path.name}"')
+        self.finish(path.read_bytes())
+
+
 def make_app() -> web.Application:
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/airlock/")
     return web.Application([
@@ -161,6 +206,8 @@ def make_app() -> web.Application:
         (prefix + "oauth_callback", HubOAuthCallbackHandler),
         (prefix + r"requests/([A-Za-z0-9_.-]+)", RequestHandler),
         (prefix + r"requests/([A-Za-z0-9_.-]+)/files/(.+)", FileHandler),
+        (prefix + "mine", MineHandler),
+        (prefix + r"released/([A-Za-z0-9_.-]+)/(.+)", ReleasedHandler),
     ], prefix=prefix, cookie_secret=os.urandom(32), xsrf_cookies=True)
 
 
