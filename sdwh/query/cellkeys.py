@@ -73,13 +73,16 @@ def protect_counts(counts: Sequence[int], key_sums: Sequence[int], threshold: in
     Zero stays zero (the p-table row 0 has no noise) and a perturbed count is never negative.
     """
     n = np.asarray(counts, dtype=np.int64)
-    keys = (np.asarray(key_sums, dtype=object) % MODULUS).astype(np.float64) / MODULUS
+    if isinstance(key_sums, np.ndarray) and key_sums.dtype == np.int64:
+        keys = (key_sums % MODULUS).astype(np.float64) / MODULUS  # already exact integers
+    else:  # Python ints of any size
+        keys = (np.asarray(key_sums, dtype=object) % MODULUS).astype(np.float64) / MODULUS
     noise = ptable(D, V).noise(n, keys) if len(n) else np.zeros(0, dtype=np.int64)
     published = n + noise
     small = (n > 0) & (n < threshold)
-    values = [None if s else int(v) for v, s in zip(published, small, strict=True)]
-    flags = [SUPPRESSED if s else "" for s in small]
-    return Protected(values, flags)
+    values = published.astype(object)
+    values[small] = None
+    return Protected(values.tolist(), np.where(small, SUPPRESSED, "").tolist())
 
 
 def ratio(numerator: int | None, denominator: int | None, scale: float = 100.0,
@@ -88,3 +91,11 @@ def ratio(numerator: int | None, denominator: int | None, scale: float = 100.0,
     if numerator is None or denominator is None or denominator <= 0:
         return None, NOT_APPLICABLE
     return round(scale * numerator / denominator, digits), ""
+
+
+def ratio_columns(numerators: Sequence[int | None], denominators: Sequence[int | None],
+                  scale: float = 100.0, digits: int = 1) -> tuple[list[float | None], list[str]]:
+    """``ratio`` over two columns (one list comprehension, no call per cell)."""
+    values = [None if x is None or y is None or y <= 0 else round(scale * x / y, digits)
+              for x, y in zip(numerators, denominators, strict=True)]
+    return values, [NOT_APPLICABLE if v is None else "" for v in values]

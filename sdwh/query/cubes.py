@@ -18,6 +18,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,7 +83,12 @@ def _configure(con: duckdb.DuckDBPyConnection, settings: Settings, tmp_dir: Path
     con.execute("SET enable_progress_bar = false")
 
 
-def _product_sql(product: Any) -> str:
+QUARTER = re.compile(r"^[0-9]{4}Q[1-4]$")
+
+
+def _product_select(product: Any, quarter: str | None = None) -> str:
+    """The finest cells of a product (of one quarter, when given): per measure the count of
+    persons and the sum of their record keys."""
     cols = [f"coalesce(CAST({expr} AS VARCHAR), '{UNKNOWN}') AS \"{name}\""
             for name, expr in product.cube_columns()]
     aggs = []
@@ -90,10 +97,36 @@ def _product_sql(product: Any) -> str:
         aggs.append(f"(coalesce(sum(k.rk) FILTER (WHERE {m.condition}), 0) % {MODULUS})::BIGINT"
                     f" AS k_{m.id}")
     order = ", ".join(str(i + 1) for i in range(len(cols)))
-    return (f"CREATE TABLE {product.cube_table} AS "
-            f"SELECT {', '.join(cols)}, {', '.join(aggs)} "
-            f"FROM ({product.source}) AS src INNER JOIN person_keys AS k USING (person_id) "
-            f"GROUP BY ALL ORDER BY {order}")
+    where = ""
+    if quarter is not None:
+        if not QUARTER.match(quarter):
+            raise SdwhError(f"The warehouse has a quarter '{quarter[:40]}' that is not YYYYQn.",
+                            "Check the thematic panel's quarter column.")
+        where = f" WHERE ({product.dimension('quarter').levels[0].expr}) = '{quarter}'"
+    return (f"SELECT {', '.join(cols)}, {', '.join(aggs)} "
+            f"FROM ({product.source}) AS src INNER JOIN person_keys AS k USING (person_id)"
+            f"{where} GROUP BY ALL ORDER BY {order}")
+
+
+def _product_sql(product: Any) -> str:
+    """The whole cube in one statement (small data; the build goes quarter by quarter)."""
+    return f"CREATE TABLE {product.cube_table} AS {_product_select(product)}"
+
+
+def _build_cube(con: duckdb.DuckDBPyConnection, product: Any, quarters: list[str],
+                step: Callable[[str], None]) -> None:
+    """The cube one quarter at a time: a cell lies in one quarter, so the chunks are exact and
+    disjoint, and each join and aggregation holds one quarter of the panel in memory (the
+    transitions join of two 140 M-row relations at once would spill)."""
+    if not product.by_quarter:
+        step(f"cube {product.id}")
+        con.execute(_product_sql(product))
+        return
+    for i, quarter in enumerate(quarters):
+        step(f"cube {product.id} {quarter} ({i + 1}/{len(quarters)})")
+        select = _product_select(product, quarter)
+        con.execute(f"CREATE TABLE {product.cube_table} AS {select}" if i == 0
+                    else f"INSERT INTO {product.cube_table} {select}")
 
 
 def _rollup_sql(product: Any, index: int, dims: tuple[str, ...]) -> str:
@@ -167,20 +200,33 @@ def build_cubes(settings: Settings, on_step: Callable[[str], None] | None = None
         _configure(con, settings, spill)
         con.execute("ATTACH ? AS wh (READ_ONLY)", [str(source)])
         step("record keys")
+        started = time.perf_counter()
+        # the persons and the quarters of the panel in one scan of it (a 140 M-row view)
+        con.execute("CREATE TEMP TABLE panel_ids AS SELECT person_id, quarter, "
+                    "grouping(quarter) AS by_person FROM wh.thematic.thm_labour_market_panel "
+                    "GROUP BY GROUPING SETS ((person_id), (quarter))")
         con.execute(
             "CREATE TEMP TABLE person_keys AS SELECT person_id, "
-            f"{record_key_sql('person_id')} AS rk FROM (SELECT DISTINCT person_id "
-            "FROM wh.thematic.thm_labour_market_panel)", {"ipad": ipad, "opad": opad})
+            f"{record_key_sql('person_id')} AS rk FROM panel_ids WHERE by_person = 1",
+            {"ipad": ipad, "opad": opad})
         summary["persons"] = con.execute("SELECT count(*) FROM person_keys").fetchone()[0]
+        quarters = [r[0] for r in con.execute(
+            "SELECT quarter FROM panel_ids WHERE by_person = 0 ORDER BY 1").fetchall()]
+        con.execute("DROP TABLE panel_ids")
+        if not quarters:
+            raise SdwhError(f"The thematic panel of {source} has no rows.",
+                            "Ingest deliveries and run `sdwh build` first.")
+        summary["step_seconds"] = {"record_keys": round(time.perf_counter() - started, 1)}
         for product in catalogue.products:
-            step(f"cube {product.id}")
-            con.execute(_product_sql(product))
+            began = time.perf_counter()
+            _build_cube(con, product, quarters, step)
             n = con.execute(f"SELECT count(*) FROM {product.cube_table}").fetchone()[0]
             summary["products"][product.id] = {"cells": n, "rollups": {}}
             for i, dims in enumerate(product.rollups):
                 con.execute(_rollup_sql(product, i, dims))
                 r = con.execute(f"SELECT count(*) FROM {product.rollup_table(i)}").fetchone()[0]
                 summary["products"][product.id]["rollups"]["+".join(dims)] = r
+            summary["step_seconds"][product.id] = round(time.perf_counter() - began, 1)
         step("code lists")
         codes = _codes_rows(catalogue, settings.seeds_dir, con)
         codes_table = pa.table(  # noqa: F841 (read by DuckDB's replacement scan)
@@ -196,15 +242,19 @@ def build_cubes(settings: Settings, on_step: Callable[[str], None] | None = None
         con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
         con.execute("DETACH wh")
         con.execute("CHECKPOINT")
-    except duckdb.Error as err:
+    except (duckdb.Error, SdwhError) as err:
         con.close()
         tmp.unlink(missing_ok=True)
+        if isinstance(err, SdwhError):
+            raise
         raise SdwhError(f"Building the product cubes failed: {err}",
                         "Check that the warehouse is built completely (`sdwh build`).") from err
     con.close()
     _finish(tmp, final)
     step("published tables")
+    began = time.perf_counter()
     summary["published"] = build_published(settings, catalogue)
+    summary["step_seconds"]["published"] = round(time.perf_counter() - began, 1)
     summary["meta"] = meta
     return summary
 

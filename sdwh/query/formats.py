@@ -52,38 +52,38 @@ def _value_columns(result: TableResult) -> list[str]:
     return [*result.measures, *result.derived]
 
 
+def _labelled_columns(result: TableResult, labels: dict[str, dict[str, str]]
+                      ) -> dict[str, list[Any]]:
+    """Code and label per axis, then value and flag per measure, by column."""
+    cols: dict[str, list[Any]] = {}
+    for a in result.axes:
+        names = {**labels.get(a.codelist, {}), TOTAL: "Total"}
+        codes = result.columns[a.dim]
+        cols[a.dim] = codes
+        cols[f"{a.dim}_label"] = [names.get(c, c) for c in codes]
+    for m in _value_columns(result):
+        cols[m] = result.columns[m]
+        cols[f"{m}_flag"] = result.columns[f"{m}_flag"]
+    return cols
+
+
 def to_json(result: TableResult, labels: dict[str, dict[str, str]],
             meta: dict[str, str]) -> dict[str, Any]:
-    data = []
-    for rec in result.records:
-        row: dict[str, Any] = {}
-        for a in result.axes:
-            row[a.dim] = rec[a.dim]
-            row[f"{a.dim}_label"] = _label(labels, a.codelist, rec[a.dim])
-        for m in _value_columns(result):
-            row[m] = rec[m]
-            row[f"{m}_flag"] = rec[f"{m}_flag"]
-        data.append(row)
+    cols = _labelled_columns(result, labels)
+    keys = list(cols)
+    data = [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
     return {"metadata": metadata(result, meta), "data": data}
 
 
 def to_csv(result: TableResult, labels: dict[str, dict[str, str]]) -> str:
     """One row per cell: codes and labels, then value and flag per measure (empty = withheld)."""
+    cols = _labelled_columns(result, labels)
+    for m in _value_columns(result):
+        cols[m] = ["" if v is None else v for v in cols[m]]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    header: list[str] = []
-    for a in result.axes:
-        header += [a.dim, f"{a.dim}_label"]
-    for m in _value_columns(result):
-        header += [m, f"{m}_flag"]
-    w.writerow(header)
-    for rec in result.records:
-        row: list[Any] = []
-        for a in result.axes:
-            row += [rec[a.dim], _label(labels, a.codelist, rec[a.dim])]
-        for m in _value_columns(result):
-            row += ["" if rec[m] is None else rec[m], rec[f"{m}_flag"]]
-        w.writerow(row)
+    w.writerow(cols)
+    w.writerows(zip(*cols.values(), strict=True))
     return buf.getvalue()
 
 

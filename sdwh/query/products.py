@@ -87,6 +87,9 @@ class Product(_Frozen):
     derived: tuple[Derived, ...] = ()
     disclosure: DisclosureRules = DisclosureRules()
     rollups: tuple[tuple[str, ...], ...] = ()
+    #: Build the cube one quarter at a time (bounded memory); off for a source that compares
+    #: quarters itself, which a per-quarter filter cannot narrow and would recompute per quarter.
+    by_quarter: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> Product:

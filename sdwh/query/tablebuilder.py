@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sdwh.errors import SdwhError
-from sdwh.query.cellkeys import MODULUS, SUPPRESSED, protect_counts, ratio
+from sdwh.query.cellkeys import MODULUS, SUPPRESSED, protect_counts, ratio_columns
 from sdwh.query.products import Catalogue, Product, column_name
 
 TOTAL = "_T"
@@ -78,24 +78,30 @@ class Axis:
 
 @dataclass
 class TableResult:
-    """A protected table: one record per cell (codes, then per measure value and flag)."""
+    """A protected table, held by column: the axes' codes, then per measure its values and
+    flags, all in row-major order of the axes' codes (``records`` gives one dict per cell)."""
 
     product: Product
     axes: list[Axis]
     measures: list[str]
     derived: list[str]
-    records: list[dict[str, Any]]
+    columns: dict[str, list[Any]]
     filters: dict[str, list[str]]
     totals: bool
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_cells(self) -> int:
-        return len(self.records)
+        return len(next(iter(self.columns.values()), []))
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        keys = list(self.columns)
+        return [dict(zip(keys, row, strict=True))
+                for row in zip(*self.columns.values(), strict=True)]
 
     def n_suppressed(self) -> int:
-        flags = [f"{m}_flag" for m in self.measures]
-        return sum(r[f] == SUPPRESSED for r in self.records for f in flags)
+        return sum(self.columns[f"{m}_flag"].count(SUPPRESSED) for m in self.measures)
 
 
 def _split(spec: str) -> tuple[str, str | None]:
@@ -213,58 +219,68 @@ def build_table(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, req: Table
     table = choose_table(product, {a.dim for a in axes} | {a.dim for a, _ in filters},
                          navigator)
     sql, params = aggregate_sql(product, axes, measures, filters, req.totals, table)
-    rows = con.execute(sql, params).fetchall()
+    data = con.execute(sql, params).fetchnumpy()  # by column: no Python object per value
     k = len(axes)
-    cells: dict[tuple[str, ...], tuple[Any, ...]] = {}
-    for row in rows:
-        codes = tuple(TOTAL if req.totals and row[k + i] else str(row[i]) for i in range(k))
-        cells[codes] = row[k + (k if req.totals else 0):]
-    grid = _dense_grid(axes, cells.keys(), req.totals, max_cells)
-    zero = (0,) * (2 * len(measures))
-    values = [cells.get(codes, zero) for codes in grid]
-    protected = {}
+    n_rows = len(data[axes[0].column]) if axes else 0
+    codes: list[list[str]] = []
+    position = np.zeros(n_rows, dtype=np.int64)  # each answered cell's place in the grid
+    located = []
+    for i, a in enumerate(axes):
+        col = np.ma.getdata(data[a.column]).astype(object)
+        total = (data[f"g{i}"] == 1) if req.totals else np.zeros(n_rows, dtype=bool)
+        seen = np.unique(col[~total])  # sorted, as sorted() sorts strings
+        codes.append([str(c) for c in seen]
+                     + ([TOTAL] if req.totals and a.dim != "quarter" else []))
+        found = np.searchsorted(seen, np.where(total, seen[0] if len(seen) else "", col))
+        located.append(np.where(total, len(seen), found).astype(np.int64))
+    _check_size(codes, max_cells)
+    size = n_rows and _size(codes)
+    stride = 1
+    for i in range(k - 1, -1, -1):  # row-major, first axis slowest
+        position += stride * located[i]
+        stride *= len(codes[i])
     threshold = product.disclosure.threshold
     pt = product.disclosure.ptable
-    for j, m in enumerate(measures):
-        protected[m] = protect_counts([v[2 * j] for v in values], [v[2 * j + 1] for v in values],
-                                      threshold, pt.D, pt.V)
+    columns: dict[str, list[Any]] = {}
+    for i, a in enumerate(axes):
+        inner = int(np.prod([len(c) for c in codes[i + 1:]], dtype=np.int64))
+        outer = size // (inner * len(codes[i])) if size else 0
+        columns[a.dim] = np.tile(np.repeat(np.array(codes[i], dtype=object), inner),
+                                 outer).tolist()
+    counts: dict[str, list[int | None]] = {}
+    for m in measures:
+        n = np.zeros(size, dtype=np.int64)
+        keys = np.zeros(size, dtype=np.int64)  # key sums arrive reduced mod 2**56
+        if size:
+            n[position] = data[f"n_{m}"]
+            keys[position] = data[f"k_{m}"]
+        protected = protect_counts(n, keys, threshold, pt.D, pt.V)
+        counts[m] = protected.values
+        columns[m], columns[f"{m}_flag"] = protected.values, protected.flags
     ratios = {d.id: d for d in product.derived}
-    records = []
-    for i, codes in enumerate(grid):
-        rec: dict[str, Any] = {a.dim: c for a, c in zip(axes, codes, strict=True)}
-        for m in measures:
-            rec[m] = protected[m].values[i]
-            rec[f"{m}_flag"] = protected[m].flags[i]
-        for d in derived:
-            rec[d], rec[f"{d}_flag"] = ratio(rec[ratios[d].numerator], rec[ratios[d].denominator])
-        records.append(rec)
+    for d in derived:
+        columns[d], columns[f"{d}_flag"] = ratio_columns(counts[ratios[d].numerator],
+                                                         counts[ratios[d].denominator])
     shown = [m for m in dict.fromkeys(req.measures or product.measure_ids())
              if m in product.measure_ids()]
-    if req.measures:
-        for rec in records:
-            for m in measures:
-                if m not in shown:
-                    del rec[m], rec[f"{m}_flag"]
+    for m in measures:
+        if m not in shown:
+            del columns[m], columns[f"{m}_flag"]
     return TableResult(product=product, axes=axes, measures=shown, derived=derived,
-                       records=records, filters={a.dim + ":" + a.level: list(c)
+                       columns=columns, filters={a.dim + ":" + a.level: list(c)
                                                  for a, c in filters},
                        totals=req.totals)
 
 
-def _dense_grid(axes: list[Axis], seen: Iterable[tuple[str, ...]], totals: bool,
-                max_cells: int) -> list[tuple[str, ...]]:
-    """Every combination of the codes seen per axis (empty cells are true zeros), in order."""
-    seen = list(seen)
-    codes = [sorted({c[i] for c in seen if c[i] != TOTAL}) for i in range(len(axes))]
-    if totals:
-        codes = [[*c, TOTAL] if a.dim != "quarter" else c for a, c in zip(axes, codes,
-                                                                         strict=True)]
+def _size(codes: list[list[str]]) -> int:
     size = 1
     for c in codes:
         size *= max(len(c), 1)
+    return size
+
+
+def _check_size(codes: list[list[str]], max_cells: int) -> None:
+    size = _size(codes)
     if size > max_cells:
         raise SdwhError(f"The table would have {size:,} cells; the limit is {max_cells:,}.",
                         "Choose coarser levels or filter some dimensions.")
-    if not seen:
-        return []
-    return list(itertools.product(*codes))

@@ -6,10 +6,12 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from disclosure.cellkey import record_keys
+from sdwh.errors import SdwhError
 from sdwh.query.cellkeys import (
     MODULUS,
     SUPPRESSED,
@@ -20,7 +22,7 @@ from sdwh.query.cellkeys import (
     record_key_int,
     record_key_sql,
 )
-from sdwh.query.cubes import _product_sql, _rollup_sql
+from sdwh.query.cubes import _build_cube, _product_select, _product_sql, _rollup_sql
 from sdwh.query.products import parse_catalogue
 from sdwh.query.tablebuilder import TOTAL, TableRequest, build_table, cube_navigator
 
@@ -120,6 +122,26 @@ def test_same_cell_gets_same_noise_however_asked(rows: list, seed: int) -> None:
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=people, seed=st.integers(0, 1000))
+def test_cube_built_quarter_by_quarter_equals_the_cube_built_at_once(rows: list,
+                                                                      seed: int) -> None:
+    con, _ = _cube(rows, shuffle_seed=seed)
+    product = CATALOGUE.product("toy")
+    whole = con.execute(f"SELECT * FROM {product.cube_table} ORDER BY ALL").fetchall()
+    con.execute(f"DROP TABLE {product.cube_table}")
+    quarters = sorted({r[0] for r in rows})
+    steps: list[str] = []
+    _build_cube(con, product, quarters, steps.append)
+    assert con.execute(f"SELECT * FROM {product.cube_table} ORDER BY ALL").fetchall() == whole
+    assert len(steps) == len(quarters)
+
+
+def test_a_quarter_that_is_not_yyyyqn_never_reaches_the_cube_sql() -> None:
+    with pytest.raises(SdwhError, match="not YYYYQn"):
+        _product_select(CATALOGUE.product("toy"), "2024Q1' OR true --")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=people)
 def test_threshold_and_noise_bounds_hold(rows: list) -> None:
     con, micro = _cube(rows)
@@ -146,6 +168,7 @@ def test_threshold_and_noise_bounds_hold(rows: list) -> None:
                 assert rec[f"{m}_flag"] == ""
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(counts=st.lists(st.integers(0, 10_000), min_size=1, max_size=50),
        keys=st.lists(st.integers(0, 2**80), min_size=50, max_size=50))
 def test_protect_counts_matches_ptable_lookup(counts: list[int], keys: list[int]) -> None:
@@ -154,3 +177,6 @@ def test_protect_counts_matches_ptable_lookup(counts: list[int], keys: list[int]
     expected = np.asarray(counts) + ptable(2, 1.0).noise(
         np.asarray(counts), np.array([cell_key(k) for k in keys]))
     assert out.values == [int(v) for v in expected]
+    # the table builder's path: key sums already reduced, as an int64 array
+    reduced = np.array([k % MODULUS for k in keys], dtype=np.int64)
+    assert protect_counts(np.asarray(counts), reduced, threshold=1) == out
