@@ -27,5 +27,8 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
     hours, minutes, seconds = (float(g) if g else 0.0 for g in wall.groups())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", proc.stderr).group(1))
+              for kind in ("User", "System"))
     return {"seconds": round(hours * 3600 + minutes * 60 + seconds, 2),
-            "peak_rss_mib": round(rss / 1024, 1), "stdout": proc.stdout}
+            "peak_rss_mib": round(rss / 1024, 1), "cpu_seconds": round(cpu, 2),
+            "stdout": proc.stdout}

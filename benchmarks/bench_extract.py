@@ -124,14 +124,23 @@ def main() -> None:
     parser.add_argument("--from", dest="period_from", default="2024Q1")
     parser.add_argument("--to", dest="period_to", default="2025Q4")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep-synthetic", type=Path, metavar="DIR",
+                        help="keep the synthetic warehouse in DIR and reuse it when it was "
+                             "made for the same persons and quarters")
     args = parser.parse_args()
     synthetic = None
     if args.warehouse is None:
         if not args.synthetic_persons:
             parser.error("give --warehouse or --synthetic-persons")
-        synthetic = args.home.with_name(args.home.name + "-warehouse") / "sdwh.duckdb"
-        synthetic_warehouse(synthetic, args.synthetic_persons,
-                            quarters_between(args.period_from, args.period_to))
+        folder = args.keep_synthetic or args.home.with_name(args.home.name + "-warehouse")
+        synthetic = folder / "sdwh.duckdb"
+        made = folder / "made-for.json"
+        wanted = {"persons": args.synthetic_persons,
+                  "quarters": quarters_between(args.period_from, args.period_to)}
+        if not (args.keep_synthetic and made.is_file()
+                and json.loads(made.read_text()) == wanted):
+            synthetic_warehouse(synthetic, args.synthetic_persons, wanted["quarters"])
+            made.write_text(json.dumps(wanted))
         args.warehouse = synthetic
     setup(args.home, args.period_from, args.period_to)
     env = {"SDWH_HOME": str(args.home)}
@@ -155,12 +164,14 @@ def main() -> None:
               "period": [args.period_from, args.period_to],
               "variables": VARIABLES, "runs": runs,
               "median_seconds": statistics.median(r["seconds"] for r in runs),
+              "median_inner_seconds": statistics.median(r["inner_seconds"] for r in runs),
+              "median_cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
               "max_peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
               "identical_across_runs": len({r["sha256"] for r in runs}) == 1,
               "machine": machine()}
     print(json.dumps(result, indent=2))
     _remove(args.home)
-    if synthetic is not None:
+    if synthetic is not None and not args.keep_synthetic:
         shutil.rmtree(synthetic.parent, ignore_errors=True)
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from sdwh.audit.log import audit_log
 from sdwh.config import Settings
@@ -36,12 +38,14 @@ from sdwh.projects.keys import key_id, project_key
 from sdwh.projects.model import Project, ProjectState
 from sdwh.projects.population import check_population, columns_of
 from sdwh.projects.registry import Registry, project_dir
-from sdwh.ttp.pseudonym import hmac_sql
+from sdwh.ttp.pseudonym import PSEUDONYM_HEX, hmac_sql
 from sdwh.warehouse.project import warehouse_paths
 
 MANIFEST = "extract.json"
 RISK_REPORT = "risk_report.json"
 EXTRACTABLE = (ProjectState.APPROVED, ProjectState.ACTIVE)
+#: Rows per Parquet row group: big enough for zstd and scans, small enough to stream.
+ROW_GROUP = 500_000
 
 
 def extracts_dir(settings: Settings, project_id: str) -> Path:
@@ -68,7 +72,7 @@ def make_extract(settings: Settings, project_id: str, actor: str,
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            with _open_warehouse(database, settings) as con:
+            with _open_warehouse(database, settings, root / f".spill-{os.getpid()}") as con:
                 tables = {}
                 for dataset in project.datasets:
                     _say(progress, f"extracting {dataset} …")
@@ -149,25 +153,132 @@ def _extract_table(con: duckdb.DuckDBPyConnection, project: Project, dataset: st
                             f"{dataset} has no {', '.join(sorted(used - set(available)))}.",
                             "Amend the population or the datasets of the authorisation.")
         conditions.append(f"({check_population(project.population, available)})")
-    select = ", ".join(
-        f"{hmac_sql(PERSON_COLUMN, key)} as {PERSON_COLUMN}" if c == PERSON_COLUMN else f'"{c}"'
-        for c in columns)
     where = " and ".join(conditions) or "true"
     target = out / f"{dataset}.parquet"
     try:
-        con.execute(f"copy (select {select} from thematic.{dataset} where {where}) to "
-                    f"'{target}' (format parquet, compression zstd, row_group_size 500000)")
+        rows, persons = _copy_pseudonymised(con, dataset, columns, where, period, key, target)
     except duckdb.Error as err:  # the SQL holds the key's pads: never show it
         raise SdwhError(f"Extracting {dataset} failed ({type(err).__name__}).",
                         "Check the warehouse with `sdwh build`; the statement is not shown "
                         "because it contains key material.") from None
     _fsync(target)
-    rows, persons = con.execute(
-        f"select count(*), count(distinct {PERSON_COLUMN}) from read_parquet('{target}')"
-    ).fetchone()
-    return {"file": target.name, "rows": int(rows), "persons": int(persons),
+    return {"file": target.name, "rows": rows, "persons": persons,
             "columns": columns, "period_column": period, "sha256": _sha256(target),
             "bytes": target.stat().st_size}
+
+
+def _copy_pseudonymised(con: duckdb.DuckDBPyConnection, dataset: str, columns: list[str],
+                        where: str, period: str | None, key: bytes, target: Path
+                        ) -> tuple[int, int]:
+    """Write the slice to ``target`` with project pseudonyms; returns (rows, persons).
+
+    A person has many rows (one per quarter), so the HMAC is computed once per distinct
+    person (8× fewer than per row on the panel) and each person numbered in the order of
+    their project pseudonym. DuckDB joins the rows to that number only and sorts by it and
+    the period; the 32-character pseudonym is put back while writing (a lookup by number),
+    so the sort does not carry it. The order is total (every thematic dataset has one row
+    per person × period, tested in dbt), and the file is written here in row groups of
+    exactly ``ROW_GROUP`` rows (DuckDB's parallel writer cuts them only approximately, which
+    changed the bytes between runs): the same warehouse and key give a byte-identical file.
+    The order is also the project's own random order: the warehouse's row order (by
+    warehouse pseudonym or load order) would let two projects' files be lined up person by
+    person.
+    """
+    source = f"(select * from thematic.{dataset} where {where})"
+    if PERSON_COLUMN not in columns:  # no person in it: nothing to pseudonymise
+        names = ", ".join(f'"{c}"' for c in columns)
+        reader = con.sql(f"select {names} from {source} order by all"
+                         ).to_arrow_reader(ROW_GROUP)
+        return _write_parquet(reader, target, None, columns), 0
+    con.execute("create or replace temp table extract_persons as "
+                f"select person_id, {hmac_sql('person_id', key)} as pid from "
+                f"(select distinct {PERSON_COLUMN} as person_id from {source})")
+    try:
+        pseudonyms = _fixed_width(con.sql("select pid from extract_persons order by pid")
+                                  .to_arrow_table().column(0))
+        con.execute("create or replace temp table extract_ranks as select person_id, "
+                    "(row_number() over (order by pid))::integer - 1 as rank "
+                    "from extract_persons")
+        con.execute("drop table extract_persons")
+        inner = ", ".join(f'd."{c}"' for c in columns if c != PERSON_COLUMN)
+        order = "m.rank" + (f', d."{period}"' if period else "")
+        reader = con.sql(
+            f"select m.rank, {inner} from {source} d join extract_ranks m "
+            f"on d.{PERSON_COLUMN} = m.person_id order by {order}").to_arrow_reader(ROW_GROUP)
+        rows = _write_parquet(reader, target, pseudonyms, columns)
+    finally:
+        con.execute("drop table if exists extract_persons")
+        con.execute("drop table if exists extract_ranks")
+    return rows, len(pseudonyms)
+
+
+def _write_parquet(reader: pa.RecordBatchReader, target: Path, pseudonyms: np.ndarray | None,
+                   columns: list[str]) -> int:
+    """Stream ``reader`` into a zstd Parquet file in row groups of exactly ``ROW_GROUP`` rows;
+    with ``pseudonyms``, its first column (person numbers) becomes ``person_id``."""
+    import pyarrow.parquet as pq
+
+    writer, rows = None, 0
+    try:
+        for batch in _exact_batches(reader, ROW_GROUP):
+            if pseudonyms is not None:
+                ranks = batch.column(0).to_numpy(zero_copy_only=False)
+                person = _as_strings(pseudonyms[ranks])
+                rest = dict(zip(batch.schema.names[1:], batch.columns[1:], strict=True))
+                batch = pa.RecordBatch.from_arrays(
+                    [person if c == PERSON_COLUMN else rest[c] for c in columns], names=columns)
+            if writer is None:
+                writer = pq.ParquetWriter(target, batch.schema, compression="zstd")
+            writer.write_batch(batch, row_group_size=ROW_GROUP)
+            rows += batch.num_rows
+        if writer is None:  # no rows: still a valid, empty file with the columns
+            schema = reader.schema if pseudonyms is None else pa.schema(
+                [pa.field(PERSON_COLUMN, pa.string()), *list(reader.schema)[1:]])
+            writer = pq.ParquetWriter(target, schema, compression="zstd")
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+def _exact_batches(reader: pa.RecordBatchReader, size: int):
+    """The reader's rows re-cut into batches of exactly ``size`` rows (the last: the rest)."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in reader:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= size:
+            table = pa.Table.from_batches(held)
+            yield table.slice(0, size).combine_chunks().to_batches()[0]
+            rest = table.slice(size)
+            held = rest.combine_chunks().to_batches() if rest.num_rows else []
+            count = rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held).combine_chunks().to_batches()[0]
+
+
+def _as_strings(picked: np.ndarray) -> pa.Array:
+    """A numpy ``S32`` array as an Arrow string array without per-value work."""
+    picked = np.ascontiguousarray(picked)
+    n = len(picked)
+    offsets = np.arange(0, (n + 1) * PSEUDONYM_HEX, PSEUDONYM_HEX, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
+                                                  pa.py_buffer(picked)])
+
+
+def _fixed_width(values: pa.ChunkedArray) -> np.ndarray:
+    """32-character strings as a numpy ``S32`` array (one copy, no per-value work)."""
+    array = values.combine_chunks().cast(pa.large_string())
+    if array.null_count:
+        raise SdwhError("The warehouse has persons without a pseudonym.",
+                        "Rebuild the warehouse (`sdwh build`); its tests forbid this.")
+    start = array.offset
+    offsets = np.frombuffer(array.buffers()[1], np.int64)[start:start + len(array) + 1]
+    if len(array) and not np.all(np.diff(offsets) == PSEUDONYM_HEX):
+        raise SdwhError("A project pseudonym is not 32 characters long.", "Report this bug.")
+    data = np.frombuffer(array.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+    return data.view(f"S{PSEUDONYM_HEX}").copy()
 
 
 def _columns(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
@@ -223,7 +334,9 @@ def risk_report(folder: Path, tables: dict[str, dict[str, Any]]) -> dict[str, An
 
 
 @contextmanager
-def _open_warehouse(database: Path, settings: Settings):
+def _open_warehouse(database: Path, settings: Settings, spill: Path):
+    """The warehouse, read-only; sorts that outgrow memory spill to ``spill`` (our folder,
+    never the warehouse's, which may belong to another user or be read-only)."""
     if not database.is_file():
         raise SdwhError(f"There is no warehouse at {database}.",
                         "Build it first: sdwh synth, sdwh ingest, sdwh build.")
@@ -232,6 +345,7 @@ def _open_warehouse(database: Path, settings: Settings):
         con.execute(f"set threads = {int(settings.duckdb_threads)}")
         con.execute("set memory_limit = $m", {"m": settings.duckdb_memory_limit})
         con.execute("set preserve_insertion_order = true")
+        con.execute("set temp_directory = $d", {"d": str(spill)})
     except (duckdb.IOException, duckdb.ConnectionException) as err:
         raise SdwhError(f"The warehouse {database} cannot be opened read-only "
                         f"({str(err).splitlines()[0][:160]}).",
@@ -240,6 +354,7 @@ def _open_warehouse(database: Path, settings: Settings):
         yield con
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 @contextmanager

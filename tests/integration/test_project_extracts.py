@@ -119,6 +119,41 @@ def test_person_ids_are_project_pseudonyms_unlinkable_across_projects(built, ext
     assert stat.S_IMODE(key_path(built, "panel-a").stat().st_mode) == 0o600
 
 
+def test_row_order_is_the_project_pseudonym_order_and_cannot_line_up_two_projects(built,
+                                                                                 extract_a):
+    """Same slice for two projects: the files must not list persons in a shared order."""
+    if "panel-c" not in {p.id for p in Registry(built).list()}:
+        authorise(built, "panel-c")
+    c = make_extract(built, "panel-c", "staff2")
+    wh = duckdb.connect(str(built.root / "warehouse" / "sdwh.duckdb"), read_only=True)
+    people = [p for (p,) in wh.execute(f"select distinct person_id from thematic.{PANEL} where "
+                                       "quarter between '2025Q1' and '2025Q4' order by 1"
+                                       ).fetchall()]
+    wh.close()
+    orders = []
+    for project_id, manifest in (("panel-a", extract_a), ("panel-c", c)):
+        path = Path(manifest["path"]) / f"{PANEL}.parquet"
+        rows = duckdb.sql(f"select person_id, quarter from '{path}'").fetchall()
+        assert rows == sorted(rows)  # ordered by project pseudonym, then quarter
+        back = {project_pseudonym(p, project_key(built, project_id)): i
+                for i, p in enumerate(people)}
+        first_seen = list(dict.fromkeys(back[p] for p, _ in rows))
+        assert sorted(first_seen) == list(range(len(people)))
+        orders.append(first_seen)
+
+    def rank_correlation(x: list[int], y: list[int]) -> float:
+        pos = {v: i for i, v in enumerate(y)}
+        n = len(x)
+        d2 = sum((i - pos[v]) ** 2 for i, v in enumerate(x))
+        return 1 - 6 * d2 / (n * (n * n - 1))
+
+    warehouse_order = list(range(len(people)))
+    assert len(people) > 1000
+    for x, y in ((orders[0], orders[1]), (orders[0], warehouse_order),
+                 (orders[1], warehouse_order)):
+        assert abs(rank_correlation(x, y)) < 0.1
+
+
 def test_extract_is_frozen_versioned_checksummed_and_deterministic(built, extract_a):
     first = Path(extract_a["path"])
     assert stat.S_IMODE(first.stat().st_mode) == 0o555
