@@ -155,6 +155,7 @@ def main() -> None:
         runs.append({**run, "extract_id": manifest["extract_id"], "rows": table["rows"],
                      "persons": table["persons"], "bytes": table["bytes"],
                      "sha256": table["sha256"], "inner_seconds": manifest["seconds"],
+                     "steps": manifest.get("steps"),
                      "risk": manifest["risk_report"]["summary"], "loadavg_before": before,
                      "loadavg_after": Path("/proc/loadavg").read_text().split()[:3]})
         old = args.home / "projects" / "flanders" / "extracts" / manifest["extract_id"]

@@ -74,11 +74,16 @@ def make_extract(settings: Settings, project_id: str, actor: str,
         try:
             with _open_warehouse(database, settings, root / f".spill-{os.getpid()}") as con:
                 tables = {}
+                steps: dict[str, float] = {}  # seconds per dataset and step (benchmarks)
                 for dataset in project.datasets:
                     _say(progress, f"extracting {dataset} …")
                     tables[dataset] = _extract_table(con, project, dataset, key, tmp)
+                    steps[dataset] = round(time.perf_counter() - started - sum(
+                        steps.values()), 2)
             _say(progress, "measuring microdata risk …")
             risk = risk_report(tmp, tables)
+            steps["risk_report"] = round(time.perf_counter() - started - sum(
+                steps.values()), 2)
             _write_json(tmp / RISK_REPORT, risk)
             manifest = {
                 "project": project_id, "extract_id": extract_id,
@@ -108,7 +113,7 @@ def make_extract(settings: Settings, project_id: str, actor: str,
         "extract.created", actor, project=project_id, extract_id=extract_id,
         key_id=manifest["key_id"], tables={n: {"rows": t["rows"], "sha256": t["sha256"]}
                                            for n, t in tables.items()}, seconds=seconds)
-    return manifest | {"path": str(final), "seconds": seconds}
+    return manifest | {"path": str(final), "seconds": seconds, "steps": steps}
 
 
 def read_manifest(extract: Path) -> dict[str, Any]:
