@@ -96,9 +96,8 @@ class TableResult:
 
     @property
     def records(self) -> list[dict[str, Any]]:
-        keys = list(self.columns)
-        return [dict(zip(keys, row, strict=True))
-                for row in zip(*self.columns.values(), strict=True)]
+        rows = zip(*self.columns.values(), strict=True)
+        return list(map(dict, map(zip, itertools.repeat(list(self.columns)), rows)))
 
     def n_suppressed(self) -> int:
         return sum(self.columns[f"{m}_flag"].count(SUPPRESSED) for m in self.measures)
