@@ -84,11 +84,12 @@ def researcher_session(hub_url: str, username: str, secret: str, used: dict, pro
         if state != "ready":
             raise RuntimeError(f"{username}: spawn {status} {state}")
         t_spawn = time.monotonic()
-        result = client.call(client.execute(project, QUERY, timeout=600))
+        result = client.call(client.execute(project, QUERY, timeout=600, keep_kernel=True))
         if result["error"] or "ROWS" not in result["stdout"]:
             raise RuntimeError(f"{username}: {result}")
         t_result = time.monotonic()
-        rss, cpu, processes = session_usage(username)
+        rss, cpu, processes = session_usage(username)  # server + the kernel that answered
+        client.call(client.shutdown(project, result["kernel"]))
         return {"user": username, "login_s": round(t_login - t0, 2),
                 "spawn_s": round(t_spawn - t_login, 2),
                 "first_query_s": round(t_result - t_spawn, 2),

@@ -288,19 +288,28 @@ class Client:
         async with self.session.get(url, headers=headers, allow_redirects=False, **kwargs) as r:
             return r.status, await r.read(), dict(r.headers)
 
-    async def execute(self, project: str, code: str, timeout: float = 60) -> dict:
-        """Run ``code`` in a new kernel of the project's server; stdout, error, seconds."""
+    async def execute(self, project: str, code: str, timeout: float = 60,
+                      keep_kernel: bool = False) -> dict:
+        """Run ``code`` in a new kernel of the project's server; stdout, error, seconds.
+        With ``keep_kernel`` the kernel stays (its id in ``kernel``) until ``shutdown``."""
         started = time.monotonic()
         async with self.session.post(self.server_url(project, "api/kernels"), json={},
                                      headers=self.auth()) as r:
             assert r.status == 201, (r.status, await r.text())
             kernel = (await r.json())["id"]
+        done = False
         try:
-            return await self._run(project, kernel, code, timeout, started)
+            result = await self._run(project, kernel, code, timeout, started)
+            done = True
+            return result | {"kernel": kernel}
         finally:
-            async with self.session.delete(self.server_url(project, f"api/kernels/{kernel}"),
-                                           headers=self.auth()):
-                pass
+            if not (keep_kernel and done):
+                await self.shutdown(project, kernel)
+
+    async def shutdown(self, project: str, kernel: str) -> None:
+        async with self.session.delete(self.server_url(project, f"api/kernels/{kernel}"),
+                                       headers=self.auth()):
+            pass
 
     async def _run(self, project: str, kernel: str, code: str, timeout: float,
                    started: float) -> dict:
