@@ -84,13 +84,16 @@ test: $(STAMP) $(ACRO_STAMP) $(ENCLAVE_STAMP) chromium lint
 # on a small synthetic sample, compared with the DuckDB build; also validates infra/ configs.
 SCALEOUT_STAMP := $(VENV)/.installed-scaleout
 
+# Spark 4 needs Java 17 or newer: Debian's headless JRE 17 unless one is there already.
 $(SCALEOUT_STAMP): $(STAMP) pyproject.toml constraints.txt
-	@command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+	@java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])' || dpkg -s openjdk-17-jre-headless >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
 	$(BIN)/pip install -q -c constraints.txt -e '.[test,scaleout]'
 	@touch $(SCALEOUT_STAMP)
 
+# The two files run side by side: the infra checks (dbt parse) beside the Spark build.
 test-spark: $(SCALEOUT_STAMP)
-	$(BIN)/pytest -q -m spark tests/spark
+	$(BIN)/pytest -q -m spark -n 2 --dist loadfile tests/spark
 
 demo: $(STAMP)
 	$(BIN)/sdwh synth --persons $(DEMO_PERSONS) --from 2023Q1 --to 2025Q4 --seed $(DEMO_SEED)

@@ -63,8 +63,10 @@ def spark_dbt_args(paths: WarehousePaths, command: str = "build", full_refresh: 
             "--log-path", str(spark_dir(paths) / "logs"), "--quiet"]
     if full_refresh:
         args.append("--full-refresh")
+    variables: dict[str, Any] = {"survey": paths.has_linked_survey}  # as sdwh build sets it
     if refresh_from:
-        args += ["--vars", f"{{refresh_from_quarter: '{refresh_from}'}}"]
+        variables["refresh_from_quarter"] = refresh_from
+    args += ["--vars", json.dumps(variables)]
     if select:
         args += ["--select", select]
     if exclude:
@@ -130,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full-refresh", action="store_true")
     ap.add_argument("--refresh-from", default=None, help="first quarter to rebuild (YYYYQn)")
     ap.add_argument("--select", default=None)
+    ap.add_argument("--exclude", default=None, help="e.g. resource_type:test (data tests)")
     args = ap.parse_args(argv)
     if args.command == "trino-ddl":
         print(trino_raw_store_sql(project_dir() / "models"))
         return 0
     result = summary(build_on_spark(get_settings(), args.full_refresh, args.refresh_from,
-                                    args.select))
+                                    args.select, args.exclude))
     print(json.dumps(result))
     return 1 if result["failures"] else 0
 
