@@ -55,8 +55,23 @@ def _upstream(node: dict[str, Any], column: str, schema: dict[str, Any]) -> list
 
 
 def trace(manifest: dict[str, Any], model: str, column: str, schema: dict[str, Any],
-          depth: int = 0) -> dict[str, Any]:
-    """Lineage tree of ``model.column`` down to source fields."""
+          depth: int = 0, memo: dict[tuple[str, str, int], dict[str, Any]] | None = None
+          ) -> dict[str, Any]:
+    """Lineage tree of ``model.column`` down to source fields.
+
+    ``memo`` shares the trees already traced: published columns have many upstream columns
+    in common, and sqlglot's lineage of one column costs a parse of its model's SQL.
+    """
+    if memo is None:
+        memo = {}
+    key = (model, column, depth)
+    if key not in memo:
+        memo[key] = _trace(manifest, model, column, schema, depth, memo)
+    return memo[key]
+
+
+def _trace(manifest: dict[str, Any], model: str, column: str, schema: dict[str, Any],
+           depth: int, memo: dict[tuple[str, str, int], dict[str, Any]]) -> dict[str, Any]:
     by_alias = {n["alias"]: n for n in manifest["nodes"].values()
                 if n["resource_type"] == "model"}
     node = by_alias.get(model)
@@ -78,7 +93,7 @@ def trace(manifest: dict[str, Any], model: str, column: str, schema: dict[str, A
         elif name.startswith("?") or col == "*" or not table:
             ups.append({"column": name, "kind": "unresolved"})
         elif table in by_alias and table != model:
-            ups.append(trace(manifest, table, col, schema, depth + 1))
+            ups.append(trace(manifest, table, col, schema, depth + 1, memo))
         else:  # a CTE alias sqlglot could not follow further (e.g. a join of subqueries)
             ups.append({"column": f"{table}.{col}", "kind": "unresolved"})
     return {"column": f"{model}.{column}", "kind": "model", "from": ups}
@@ -104,13 +119,14 @@ def change_log() -> list[dict[str, Any]]:
 def build_dictionary(manifest: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]]:
     """One entry per published column: model, description, type, lineage, changes."""
     changes = change_log()
+    memo: dict[tuple[str, str, int], dict[str, Any]] = {}
     out = []
     for ind in INDICATORS:
         node = manifest["nodes"].get(f"model.sdwh.{ind.model}")
         if node is None:
             raise SdwhError(f"dbt's manifest has no model {ind.model}.", "Run `sdwh build`.")
         for name, col in sorted(node["columns"].items()):
-            tree = trace(manifest, ind.model, name, schema)
+            tree = trace(manifest, ind.model, name, schema, memo=memo)
             out.append({
                 "indicator": ind.id, "model": ind.model, "column": name,
                 "description": col.get("description", ""), "data_type": col.get("data_type"),

@@ -24,7 +24,9 @@ import highspy
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
+from disclosure.audit import verify_witnesses
 from disclosure.protect import TOL, CellProblem, cost_vector, protect_fast
 from disclosure.rules import RuleParams, apply_rules, required_protection
 from sdwh.errors import SdwhError
@@ -110,12 +112,19 @@ def build_joint_problem(blocks: Sequence[Block], geo: GeoParents, params: RulePa
     """One CellProblem for linked indicators; returns it with a variable index frame.
 
     ``links``: (indicator a, table a, indicator b, table b, key columns): cells with equal
-    keys hold the same count in both.
+    keys hold the same count in both. Relations are numbered block by block, table by table
+    (additivity), then the complement identities, then the links: a fixed order, so the
+    problem and everything solved on it are deterministic.
     """
-    var_rows: list[dict[str, Any]] = []
-    values: list[float] = []
-    units: list[float] = []
-    rows, cols, vals = [], [], []
+    ind_parts: list[np.ndarray] = []
+    table_parts: list[np.ndarray] = []
+    cell_parts: list[np.ndarray] = []
+    defined_parts: list[np.ndarray] = []
+    value_parts: list[np.ndarray] = []
+    unit_parts: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
     n_eq = 0
     where: dict[tuple[str, str], tuple[int, int]] = {}  # (indicator, table) -> (start, n)
     start = 0
@@ -125,28 +134,35 @@ def build_joint_problem(blocks: Sequence[Block], geo: GeoParents, params: RulePa
             v, u = _table_values(block.cells, table)
             defined = ~np.isnan(v)
             where[(block.indicator.id, table.id)] = (start, n)
-            for i in range(n):
-                var_rows.append({"indicator": block.indicator.id, "table": table.id, "cell": i,
-                                 "defined": bool(defined[i])})
-            values.extend(np.where(defined, v, 0.0))
-            units.extend(np.where(defined, u, 0.0))
+            ind_parts.append(np.full(n, block.indicator.id, dtype=object))
+            table_parts.append(np.full(n, table.id, dtype=object))
+            cell_parts.append(np.arange(n))
+            defined_parts.append(defined)
+            value_parts.append(np.where(defined, v, 0.0))
+            unit_parts.append(np.where(defined, u, 0.0))
             start += n
     for block in blocks:
         groups = additivity_groups(block.indicator, block.cells, geo)
+        totals = np.array([t for t, _ in groups], dtype=np.int64)
+        sizes = np.array([len(p) for _, p in groups], dtype=np.int64)
+        parts = np.array([i for _, p in groups for i in p], dtype=np.int64)
+        owner = np.repeat(np.arange(len(groups)), sizes)
         for table in block.indicator.protected:
             s, _ = where[(block.indicator.id, table.id)]
             defined = ~np.isnan(_table_values(block.cells, table)[0])
-            for total, parts in groups:
-                if not (defined[total] and defined[parts].all()):
-                    continue  # e.g. no labour force for the unemployment-duration breakdown
-                rows.append(n_eq)
-                cols.append(s + total)
-                vals.append(-1.0)
-                for p in parts:
-                    rows.append(n_eq)
-                    cols.append(s + p)
-                    vals.append(1.0)
-                n_eq += 1
+            # e.g. no labour force for the unemployment-duration breakdown
+            missing = np.bincount(owner, weights=(~defined[parts]).astype(float),
+                                  minlength=len(groups))
+            keep = defined[totals] & (missing == 0) if len(groups) else np.zeros(0, bool)
+            number = np.cumsum(keep) - 1 + n_eq
+            rows.append(number[keep])
+            cols.append(s + totals[keep])
+            vals.append(np.full(int(keep.sum()), -1.0))
+            take = keep[owner]
+            rows.append(number[owner[take]])
+            cols.append(s + parts[take])
+            vals.append(np.ones(int(take.sum())))
+            n_eq += int(keep.sum())
         # complement identities: plus − minus − complement = 0 inside a cell
         by_column = {t.plus: t.id for t in block.indicator.protected if t.minus is None}
         for table in block.indicator.protected:
@@ -155,12 +171,12 @@ def build_joint_problem(blocks: Sequence[Block], geo: GeoParents, params: RulePa
             s_c, n = where[(block.indicator.id, table.id)]
             s_p, _ = where[(block.indicator.id, by_column[table.plus])]
             s_m, _ = where[(block.indicator.id, by_column[table.minus])]
-            defined = ~np.isnan(_table_values(block.cells, table)[0])
-            for i in np.flatnonzero(defined):
-                rows.extend([n_eq] * 3)
-                cols.extend([s_p + i, s_m + i, s_c + i])
-                vals.extend([1.0, -1.0, -1.0])
-                n_eq += 1
+            defined = np.flatnonzero(~np.isnan(_table_values(block.cells, table)[0]))
+            number = n_eq + np.arange(len(defined))
+            rows.append(np.repeat(number, 3))
+            cols.append(np.column_stack([s_p + defined, s_m + defined, s_c + defined]).ravel())
+            vals.append(np.tile([1.0, -1.0, -1.0], len(defined)))
+            n_eq += len(defined)
     by_id = {b.indicator.id: b for b in blocks}
     for ind_a, tab_a, ind_b, tab_b, keys in links:
         if ind_a not in by_id or ind_b not in by_id:
@@ -172,17 +188,21 @@ def build_joint_problem(blocks: Sequence[Block], geo: GeoParents, params: RulePa
         for j, r in enumerate(b[list(keys)].itertuples(index=False)):
             i = index_a.get(tuple(r))
             if i is not None:
-                rows.extend([n_eq, n_eq])
-                cols.extend([s_a + i, s_b + j])
-                vals.extend([1.0, -1.0])
+                rows.append(np.array([n_eq, n_eq]))
+                cols.append(np.array([s_a + i, s_b + j]))
+                vals.append(np.array([1.0, -1.0]))
                 n_eq += 1
-    A = sparse.csr_matrix((vals, (rows, cols)), shape=(n_eq, len(values)))
-    value_arr, unit_arr = np.asarray(values), np.asarray(units)
+    value_arr, unit_arr = np.concatenate(value_parts), np.concatenate(unit_parts)
+    A = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(n_eq, len(value_arr)))
     stats = pd.DataFrame({"n_units": unit_arr.astype(np.int64), "total": value_arr,
                           "top": [[]] * len(value_arr), "n_negative": 0,
                           "structural_zero": False})
     checked = apply_rules(stats, params, magnitude=False)
-    index = pd.DataFrame(var_rows)
+    index = pd.DataFrame({"indicator": np.concatenate(ind_parts),
+                          "table": np.concatenate(table_parts),
+                          "cell": np.concatenate(cell_parts),
+                          "defined": np.concatenate(defined_parts)})
     primary = (checked["status"] != "pass").to_numpy() & index["defined"].to_numpy()
     upper = np.where(primary, required_protection(checked, params, magnitude=False), 0.0)
     index["rule"] = np.where(primary, checked["failed_rules"], "")
@@ -207,35 +227,44 @@ def close_singletons(A: sparse.csr_matrix, suppressed: np.ndarray, group: np.nda
     classic hypercube rule; it is necessary, not sufficient, so the audit decides after it.
     """
     out = suppressed.copy()
-    members = [A.indices[A.indptr[r]:A.indptr[r + 1]] for r in range(A.shape[0])]
-    cells: dict[int, np.ndarray] = {}
-    for g in np.unique(group):
-        cells[int(g)] = np.flatnonzero(group == g)
-    changed = True
-    while changed:
-        changed = False
-        for m in members:
-            hidden = out[m]
-            if hidden.sum() == 1 and len(m) > 1:
-                open_ = m[~hidden]
-                pick = open_[np.argmin(cost[open_])]
-                out[cells[int(group[pick])]] = True
-                changed = True
-    return out
+    A = A.tocsr()
+    per_row = np.diff(A.indptr)
+    owner = np.repeat(np.arange(A.shape[0]), per_row)
+    cols = A.indices
+    hit = np.zeros(int(group.max(initial=-1)) + 1, dtype=bool)
+    while True:
+        hidden = out[cols]
+        count = np.bincount(owner, weights=hidden.astype(float), minlength=A.shape[0])
+        lone = (count == 1) & (per_row > 1)
+        if not lone.any():
+            return out
+        # every relation with a lone suppressed member: its cheapest open member (lowest
+        # column among equal costs) joins, with the rest of its cell
+        candidate = lone[owner] & ~hidden
+        r, c = owner[candidate], cols[candidate]
+        order = np.lexsort((c, cost[c], r))
+        first = np.r_[True, r[order][1:] != r[order][:-1]]
+        hit[:] = False
+        hit[group[c[order][first]]] = True
+        out |= hit[group]
 
 
-def witness_audit(problem: CellProblem, suppressed: np.ndarray) -> np.ndarray:
+def witness_audit(problem: CellProblem, suppressed: np.ndarray,
+                  only: np.ndarray | None = None, exact: bool = True) -> np.ndarray:
     """Intruder's proven upper bound per primary (≥ need means protected), by few LPs.
 
     The intruder solves ``max z_p`` over ``{z ≥ 0, A z = 0, published z = a}``. Any feasible
     ``z`` is a witness that the maximum is at least ``z_p``; one LP maximising the (scaled) sum
     over all unproven primaries usually proves most of them at once. Primaries still unproven
-    get their own exact LP. Returns the witnessed bound (∞ when unbounded) for every variable.
+    get their own exact LP (``exact=False`` skips those: a first look at a pattern that will
+    be repaired anyway). Returns the witnessed bound (∞ when unbounded) for every variable
+    (``only``: just these primaries; the others keep their value as bound).
     """
     n = len(problem.values)
     bound = problem.values.copy()
     need = problem.values + problem.upper
-    targets = np.flatnonzero(problem.primary & suppressed & (problem.upper > 0))
+    wanted = problem.primary & suppressed & (problem.upper > 0)
+    targets = np.flatnonzero(wanted if only is None else wanted & only)
     if not len(targets):
         return bound
     sup = np.flatnonzero(suppressed)
@@ -246,23 +275,45 @@ def witness_audit(problem: CellProblem, suppressed: np.ndarray) -> np.ndarray:
     sub = A[:, sup].tocsr()
     keep = np.diff(sub.indptr) > 0
     sub, rhs = sub[keep], rhs[keep]
+    # the published cells cut the problem into independent parts (often one per province):
+    # a feasible point of each part is one of the whole, and small LPs are much faster
+    pattern = abs(sub)
+    _, part = connected_components(pattern.T @ pattern, directed=False)
+    row_part = part[sub.indices[sub.indptr[:-1]]]
+    for label in np.unique(part[pos[targets]]):
+        cols = np.flatnonzero(part == label)
+        rows = np.flatnonzero(row_part == label)
+        mine = targets[part[pos[targets]] == label]
+        local = np.searchsorted(cols, pos[mine])
+        bound[mine] = np.maximum(bound[mine], _witness_lp(
+            sub[rows][:, cols], rhs[rows], local, need[mine], exact))
+    return bound
 
-    # columns: z (suppressed cells), then t_k ≤ min(z_k, need_k) for every target k;
-    # maximising Σ t_k / need_k pushes as many targets as possible to their need at once
+
+def _witness_lp(sub: sparse.csr_matrix, rhs: np.ndarray, targets: np.ndarray,
+                need: np.ndarray, exact: bool = True) -> np.ndarray:
+    """Largest value witnessed for each target column of ``{z ≥ 0, sub z = rhs}`` (∞: unbounded).
+
+    Columns: z, then t_k ≤ min(z_k, need_k) for every target k; maximising Σ t_k / need_k
+    pushes as many targets as possible to their need at once. Targets never reached that way
+    get an exact LP each (when ``exact``).
+    """
     m, k = sub.shape[0], len(targets)
-    nz = len(sup)
+    nz = sub.shape[1]
+    best = np.zeros(k)
     link = sparse.csr_matrix((np.concatenate([np.ones(k), -np.ones(k)]),
                               (np.concatenate([np.arange(k), np.arange(k)]),
-                               np.concatenate([pos[targets], nz + np.arange(k)]))),
+                               np.concatenate([targets, nz + np.arange(k)]))),
                              shape=(k, nz + k))
     full = sparse.vstack([sparse.hstack([sub, sparse.csr_matrix((m, k))]), link]).tocsc()
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("presolve", "off")  # re-presolving on every objective change dominates
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = nz + k, m + k
     lp.col_cost_ = np.zeros(nz + k)
     lp.col_lower_ = np.zeros(nz + k)
-    lp.col_upper_ = np.concatenate([np.full(nz, highspy.kHighsInf), need[targets]])
+    lp.col_upper_ = np.concatenate([np.full(nz, highspy.kHighsInf), need])
     lp.row_lower_ = np.concatenate([rhs, np.zeros(k)])
     lp.row_upper_ = np.concatenate([rhs, np.full(k, highspy.kHighsInf)])
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
@@ -271,7 +322,6 @@ def witness_audit(problem: CellProblem, suppressed: np.ndarray) -> np.ndarray:
     lp.a_matrix_.value_ = full.data
     h.passModel(lp)
     columns = np.arange(nz + k, dtype=np.int32)
-    slot = {int(t): nz + i for i, t in enumerate(targets)}
 
     def solve(weights: np.ndarray) -> tuple[np.ndarray | None, bool]:
         """Maximise weights · (z, t), warm-started from the previous basis."""
@@ -285,29 +335,28 @@ def witness_audit(problem: CellProblem, suppressed: np.ndarray) -> np.ndarray:
                             f"HiGHS status: {h.modelStatusToString(status)}")
         return np.asarray(h.getSolution().col_value), False
 
-    def reached(t: int, x: np.ndarray) -> bool:
-        return x[pos[t]] >= need[t] - TOL * max(1.0, need[t])
-
-    todo = [int(t) for t in targets]
-    while todo:
+    todo = np.arange(k)
+    while len(todo):
         w = np.zeros(nz + k)
-        w[[slot[t] for t in todo]] = 1.0 / need[todo]
+        w[nz + todo] = 1.0 / need[todo]
         x, unbounded = solve(w)
         if unbounded:
             break
-        for t in todo:
-            bound[t] = max(bound[t], x[pos[t]])
-        left = [t for t in todo if not reached(t, x)]
+        got = x[targets[todo]]
+        best[todo] = np.maximum(best[todo], got)
+        left = todo[got < need[todo] - TOL * np.maximum(1.0, need[todo])]
         if len(left) == len(todo):
             break
         todo = left
+    if not exact:
+        return best
     h.changeColsBounds(k, np.arange(nz, nz + k, dtype=np.int32), np.zeros(k), np.zeros(k))
-    for t in todo:  # exact maximum, one LP each
+    for t in todo.tolist():  # exact maximum, one LP each
         w = np.zeros(nz + k)
-        w[pos[t]] = 1.0
+        w[targets[t]] = 1.0
         x, unbounded = solve(w)
-        bound[t] = np.inf if unbounded else x[pos[t]]
-    return bound
+        best[t] = np.inf if unbounded else x[targets[t]]
+    return best
 
 
 @dataclass
@@ -326,7 +375,8 @@ def protect_cells(blocks: Sequence[Block], geo: GeoParents, params: RuleParams,
     problem, index = build_joint_problem(blocks, geo, params, links)
     group = _cell_groups(index)
     mask = close_singletons(problem.A, _widen(problem.primary, group), group, problem.cost)
-    hi = witness_audit(problem, mask)
+    # a first look: what the sum LPs cannot prove is repaired rather than measured exactly
+    hi = witness_audit(problem, mask, exact=False)
     method = "singletons"
     weak = problem.primary & (hi < problem.values + problem.upper - TOL)
     if weak.any():  # LP-based sequential suppression for the primaries still exposed
@@ -334,9 +384,14 @@ def protect_cells(blocks: Sequence[Block], geo: GeoParents, params: RuleParams,
         rest = CellProblem(values=problem.values, A=problem.A, primary=mask,
                            upper=np.where(weak, problem.upper, 0.0), lower=problem.lower,
                            cost=problem.cost)
-        mask = close_singletons(problem.A, _widen(protect_fast(rest), group), group,
-                                problem.cost)
-        hi = witness_audit(problem, mask)
+        grown, found = protect_fast(rest, with_witnesses=True)
+        mask = close_singletons(problem.A, _widen(grown, group), group, problem.cost)
+        # the pattern only grew, so every feasible point found so far stays feasible: the
+        # bounds proven stand, and the repair's deviations (checked here) prove the weak ones
+        hi = np.maximum(hi, _witnessed(problem, mask, found))
+        left = problem.primary & (hi < problem.values + problem.upper - TOL)
+        if left.any():
+            hi = np.maximum(hi, witness_audit(problem, mask, only=left))
     per_cell: dict[str, np.ndarray] = {}
     for block in blocks:
         rows = (index["indicator"] == block.indicator.id).to_numpy()
@@ -365,14 +420,25 @@ def protect_cells(blocks: Sequence[Block], geo: GeoParents, params: RuleParams,
         "suppressed_variables": int(whole.sum()),
         "method": method, "audit": "LP witness: intruder's upper bound >= value + "
         "protection level for every primary", "audit_ok": True,
-        "intervals": [
-            {"indicator": ind_col[k], "table": table_col[k],
-             "cell": int(cell_col[k]), "value": float(problem.values[k]),
-             "required_upper": float(problem.upper[k]),
-             "intruder_upper_at_least": _num(hi[k])}
-            for k in audited],
+        # one column per field, one entry per audited primary variable
+        "intervals": {
+            "indicator": ind_col[audited].tolist(), "table": table_col[audited].tolist(),
+            "cell": cell_col[audited].tolist(), "value": problem.values[audited].tolist(),
+            "required_upper": problem.upper[audited].tolist(),
+            "intruder_upper_at_least": [_num(x) for x in hi[audited]]},
     }
     return Outcome(per_cell, primary, rules, record)
+
+
+def _witnessed(problem: CellProblem, suppressed: np.ndarray,
+               deviations: sparse.csr_matrix) -> np.ndarray:
+    """Bounds proven by deviations that are feasible (checked, not trusted) under the pattern."""
+    bound = problem.values.copy()
+    if deviations.shape[0]:
+        good = verify_witnesses(problem, suppressed, deviations)
+        coo = deviations.tocsr()[np.flatnonzero(good)].tocoo()
+        np.maximum.at(bound, coo.col, problem.values[coo.col] + coo.data)
+    return bound
 
 
 def _cell_groups(index: pd.DataFrame) -> np.ndarray:

@@ -159,11 +159,6 @@ def _cache_key(blocks: list[Block], params: RuleParams) -> str:
     return h.hexdigest()
 
 
-def _plain(x: Any) -> Any:
-    """numpy scalars in audit records as plain JSON numbers."""
-    return x.item() if hasattr(x, "item") else str(x)
-
-
 def _protect_cached(blocks: list[Block], geo: GeoParents, params: RuleParams,
                     cache: Path | None) -> Outcome:
     """Protection is deterministic, so an outcome is reused for unchanged tables.
@@ -186,45 +181,98 @@ def _protect_cached(blocks: list[Block], geo: GeoParents, params: RuleParams,
         tmp.write_text(json.dumps({
             "suppressed": {k: v.tolist() for k, v in outcome.suppressed.items()},
             "primary": {k: v.tolist() for k, v in outcome.primary.items()},
-            "rules": outcome.rules, "record": outcome.record}, default=_plain))
+            "rules": outcome.rules, "record": outcome.record}))
         os.replace(tmp, path)
     return outcome
 
 
+def _protect_job(job: tuple[list[Block], GeoParents, RuleParams, Path | None]) -> Outcome:
+    """One independent table, in a worker process."""
+    return _protect_cached(*job)
+
+
+def worker_count(settings: Settings) -> int:
+    """SDWH_PUBLISH_WORKERS, or one per CPU (at most 4) when it is 0."""
+    if settings.publish_workers:
+        return settings.publish_workers
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def protect_all(ind_frames: dict[str, pd.DataFrame], geo: GeoParents, params: RuleParams,
                 progress: Callable[[int, int], None] | None = None,
-                cache: Path | None = None
+                cache: Path | None = None, workers: int = 1
                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Protect every independent table; per indicator: suppressed, primary, rules arrays."""
-    result = {i: {"suppressed": pd.Series(False, index=f.index),
-                  "primary": pd.Series(False, index=f.index),
-                  "rules": pd.Series("", index=f.index)} for i, f in ind_frames.items()}
-    groups: dict[tuple, list[tuple[Indicator, pd.Index]]] = {}
+    """Protect every independent table; per indicator: suppressed, primary, rules arrays.
+
+    Tables are independent problems, so ``workers`` processes share them; results are
+    collected in table order, so the release does not depend on the number of workers.
+    """
+    result = {i: {"suppressed": np.zeros(len(f), dtype=bool),
+                  "primary": np.zeros(len(f), dtype=bool),
+                  "rules": np.full(len(f), "", dtype=object)} for i, f in ind_frames.items()}
+    groups: dict[tuple, list[tuple[Indicator, np.ndarray]]] = {}
     for ind in INDICATORS:
         frame = ind_frames[ind.id]
-        for key, part in frame.groupby(list(ind.table_by), sort=True):
+        for key, idx in frame.groupby(list(ind.table_by), sort=True).indices.items():
             family = "geo" if ind.additivity == "sex_geo" else ind.id
-            groups.setdefault((family, *key), []).append((ind, part.index))
+            key = key if isinstance(key, tuple) else (key,)
+            groups.setdefault((family, *key), []).append((ind, idx))
+    order = sorted(groups)
+    jobs = [([Block(ind, ind_frames[ind.id].iloc[idx].reset_index(drop=True))
+              for ind, idx in groups[key]], geo, params, cache) for key in order]
     records = []
-    for done, (key, members) in enumerate(sorted(groups.items()), start=1):
-        blocks = [Block(ind, ind_frames[ind.id].loc[idx].reset_index(drop=True))
-                  for ind, idx in members]
-        outcome = _protect_cached(blocks, geo, params, cache)
-        for ind, idx in members:
-            result[ind.id]["suppressed"].loc[idx] = outcome.suppressed[ind.id]
-            result[ind.id]["primary"].loc[idx] = outcome.primary[ind.id]
-            result[ind.id]["rules"].loc[idx] = outcome.rules[ind.id]
-        record = json.loads(json.dumps(outcome.record, default=_plain))  # as if cached
-        for iv in record["intervals"]:
-            ind_id, cell = iv.pop("indicator"), iv.pop("cell")
-            member = next(m for m in members if m[0].id == ind_id)
-            row = ind_frames[ind_id].loc[member[1][cell]]
-            iv["indicator"] = ind_id
-            iv["cell"] = {c: str(row[c]) for c in cells.key_columns(member[0])}
-        records.append({"table": list(map(str, key)), **record})
-        if progress:
-            progress(done, len(groups))
-    return result, records
+    with _executor(workers, len(jobs)) as pool:
+        outcomes = pool.map(_protect_job, jobs) if pool else map(_protect_job, jobs)
+        for done, (key, outcome) in enumerate(zip(order, outcomes, strict=True), start=1):
+            members = groups[key]
+            for ind, idx in members:
+                result[ind.id]["suppressed"][idx] = outcome.suppressed[ind.id]
+                result[ind.id]["primary"][idx] = outcome.primary[ind.id]
+                result[ind.id]["rules"][idx] = outcome.rules[ind.id]
+            records.append({"table": list(map(str, key)),
+                            **_with_cell_keys(outcome.record, members, ind_frames)})
+            if progress:
+                progress(done, len(jobs))
+    return {i: {k: pd.Series(v) for k, v in r.items()} for i, r in result.items()}, records
+
+
+class _executor:
+    """A process pool when it pays (more than one worker and table), else nothing."""
+
+    def __init__(self, workers: int, jobs: int):
+        self.pool = None
+        if workers > 1 and jobs > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: the parent has threads (progress display, DuckDB) that fork would copy
+            self.pool = ProcessPoolExecutor(min(workers, jobs),
+                                            mp_context=multiprocessing.get_context("spawn"))
+
+    def __enter__(self) -> Any:
+        return self.pool
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _with_cell_keys(record: dict[str, Any], members: list[tuple[Indicator, np.ndarray]],
+                    ind_frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The audit record with each interval's cell named by its keys, per indicator."""
+    iv = record["intervals"]
+    names = np.asarray(iv["indicator"], dtype=object)
+    cell = np.asarray(iv["cell"], dtype=np.int64)
+    per_indicator: dict[str, Any] = {}
+    for ind, idx in members:
+        mine = np.flatnonzero(names == ind.id)
+        rows = ind_frames[ind.id].iloc[idx[cell[mine]]]
+        per_indicator[ind.id] = {
+            **{c: rows[c].astype(str).tolist() for c in cells.key_columns(ind)},
+            **{f: [iv[f][i] for i in mine] for f in ("table", "value", "required_upper",
+                                                      "intruder_upper_at_least")}}
+    return {**{k: v for k, v in record.items() if k != "intervals"},
+            "intervals": per_indicator}
 
 
 def _labels(settings: Settings, ind: Indicator) -> dict[str, dict[str, str]]:
@@ -296,6 +344,12 @@ def _json(obj: Any) -> bytes:
             ).encode()
 
 
+def _compact_json(obj: Any) -> bytes:
+    """Large machine-read records: no indentation (a per-primary audit is 100,000s of rows)."""
+    return (json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            + "\n").encode()
+
+
 def publish_release(settings: Settings, release: str, issued: date | None = None,
                     params: RuleParams | None = None,
                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -314,7 +368,8 @@ def publish_release(settings: Settings, release: str, issued: date | None = None
     previous = earlier[-1] if earlier else None
     geo = GeoParents.from_seeds(settings.seeds_dir)
     protection, sdc_records = protect_all(frames, geo, params, progress,
-                                          settings.root / "publish" / "sdc-cache")
+                                          settings.root / "publish" / "sdc-cache",
+                                          worker_count(settings))
 
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):  # left by a crashed run: never a release
@@ -358,7 +413,7 @@ def publish_release(settings: Settings, release: str, issued: date | None = None
                 "revised_values": len(changes),
                 "quarters": [str(rows["quarter"].min()), str(rows["quarter"].max())]}
             failpoint("publish_mid_release")
-        _write_file(tmp, "sdc_audit.json", _json(sdc_records), manifest)
+        _write_file(tmp, "sdc_audit.json", _compact_json(sdc_records), manifest)
         _write_file(tmp, "revisions.json", _json(all_revisions), manifest)
         summary["inputs_sha256"] = _frame_sha(frames)
         summary["sdc"] = {"rules": params.model_dump(mode="json"),

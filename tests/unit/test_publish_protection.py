@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
-from disclosure.protect import audit
+from disclosure.protect import CellProblem, audit
 from disclosure.rules import RuleParams
 from sdwh.config import PROJECT_DIR
 from sdwh.publish.cells import is_provisional, mark_revisions
@@ -15,8 +16,11 @@ from sdwh.publish.protection import (
     Block,
     GeoParents,
     _cell_groups,
+    _widen,
     build_joint_problem,
+    close_singletons,
     protect_cells,
+    witness_audit,
 )
 from sdwh.publish.validate import check_jsonstat
 
@@ -106,3 +110,61 @@ def test_jsonstat_check_rejects_a_value_array_that_does_not_fill_the_cube():
     assert check_jsonstat(doc) == []
     doc["value"] = {"4": 1.0}
     assert check_jsonstat(doc)
+
+
+def two_tables(seed: int) -> CellProblem:
+    """Two independent 3 × 4 tables with their margins and totals (one problem, two parts)."""
+    rng = np.random.default_rng(seed)
+    values, rows, cols, vals = [], [], [], []
+    relation = 0
+    for _ in range(2):
+        inner = rng.integers(0, 16, size=(3, 4)).astype(float)
+        full = np.zeros((4, 5))  # last row and column: margins
+        full[:3, :4] = inner
+        full[3, :4] = inner.sum(axis=0)
+        full[:3, 4] = inner.sum(axis=1)
+        full[3, 4] = inner.sum()
+        start = len(values)
+        values.extend(full.ravel())
+        cell = start + np.arange(20).reshape(4, 5)
+        for i in range(4):  # every row adds up to its margin
+            rows.extend([relation] * 5)
+            cols.extend(cell[i])
+            vals.extend([1.0] * 4 + [-1.0])
+            relation += 1
+        for j in range(5):
+            rows.extend([relation] * 4)
+            cols.extend(cell[:, j])
+            vals.extend([1.0] * 3 + [-1.0])
+            relation += 1
+    a = np.asarray(values)
+    primary = a < 10
+    return CellProblem(values=a, A=sparse.csr_matrix((vals, (rows, cols)),
+                                                     shape=(relation, len(a))),
+                       primary=primary, upper=np.where(primary, np.maximum(10 - a, 1), 0.0),
+                       lower=np.zeros(len(a)), cost=a + 1.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_witnessed_bounds_agree_with_the_exact_audit(seed: int) -> None:
+    """Proofs per independent part never claim more than the exact LP, and miss nothing."""
+    problem = two_tables(seed)
+    rng = np.random.default_rng(100 + seed)
+    mask = problem.primary | (rng.random(len(problem.values)) < 0.4)
+    hi = witness_audit(problem, mask)
+    exact = audit(problem, mask)
+    need = problem.values + problem.upper
+    targets = problem.primary & mask
+    assert (hi[targets] <= exact.hi[targets] + 1e-6).all()  # a witness is a feasible point
+    assert ((hi >= need - 1e-6) == (exact.hi >= need - 1e-6))[targets].all()
+
+
+def test_closing_singletons_leaves_no_relation_with_one_suppressed_member() -> None:
+    problem = two_tables(3)
+    group = np.arange(len(problem.values)) // 2  # pairs of cells are suppressed together
+    start = _widen(problem.primary & (np.arange(len(problem.values)) % 7 == 0), group)
+    out = close_singletons(problem.A, start, group, problem.cost)
+    assert (out >= start).all() and out.any()
+    hidden = abs(problem.A) @ out.astype(float)
+    assert not (hidden == 1).any()
+    assert (out[::2] == out[1::2]).all()  # whole groups
