@@ -59,6 +59,9 @@ class Settings(BaseSettings):
                                    description="Seconds a guarded SQL query may run.")
     api_cache_entries: int = Field(default=2048, ge=0,
                                    description="Protected tables kept in the answer cache.")
+    api_workers: int = Field(default=1, ge=1, le=16,
+                             description="Processes serving the API (rate limits are divided "
+                             "among them).")
     hub_mode: Literal["secure", "development"] = Field(
         default="secure", description="Enclave hub: `secure` refuses to start without its "
         "isolation; `development` runs servers unisolated (laptops, never real data).")
