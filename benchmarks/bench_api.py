@@ -92,10 +92,11 @@ def free_port() -> int:
 class Server:
     """`sdwh serve api` in its own process group, stopped on exit."""
 
-    def __init__(self, env: dict[str, str], cache: bool) -> None:
+    def __init__(self, env: dict[str, str], cache: bool, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**env, "SDWH_API_CACHE_ENTRIES": "4096" if cache else "0"}
+        env = {**env, "SDWH_API_CACHE_ENTRIES": "4096" if cache else "0",
+               "SDWH_API_WORKERS": str(workers)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sdwh", "serve", "api", "--port", str(self.port)], env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -110,14 +111,37 @@ class Server:
                 raise RuntimeError("the API server died at start")
         raise RuntimeError("the API server did not start within 300 s")
 
+    def _group(self) -> list[Path]:
+        """/proc entries of the server's processes (its session: the workers too)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[3]) == self.proc.pid:  # session = the server's pid
+                    found.append(entry)
+        return found
+
     def cpu_seconds(self) -> float:
-        """User + system CPU seconds of the server process so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU seconds of the server's processes so far."""
+        ticks = 0
+        for entry in self._group():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mib(self) -> int:
-        text = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+)", text).group(1)) // 1024
+        """Peak resident memory, summed over the server's processes."""
+        total = 0
+        for entry in self._group():
+            hwm = re.search(r"VmHWM:\s+(\d+)", (entry / "status").read_text())
+            total += int(hwm.group(1)) if hwm else 0
+        return total // 1024
 
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
@@ -262,13 +286,15 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true",
                     help="run `sdwh api build` (and the direct panel query) only")
     ap.add_argument("--skip-direct", action="store_true")
+    ap.add_argument("--workers", type=int, default=1, help="SDWH_API_WORKERS of the server")
     ap.add_argument("--tag", default="", help="results file name api_<tag>.json "
                                               "(default: the number of persons)")
     args = ap.parse_args()
     env = {**os.environ, "SDWH_HOME": str(args.home), "SDWH_API_WAREHOUSE": str(args.warehouse),
            "SDWH_API_RATE_LIMIT": "100000000"}
     result: dict[str, Any] = {"machine": machine(), "warehouse": str(args.warehouse),
-                              "command": " ".join(sys.argv), "loadavg_start": loadavg()}
+                              "command": " ".join(sys.argv), "workers": args.workers,
+                              "loadavg_start": loadavg()}
     if not args.skip_build:
         built = run_cli(["api", "build"], env)
         result["build"] = {"wall_s": built["wall_s"], "peak_rss_mib": built["peak_rss_mib"],
@@ -286,7 +312,7 @@ def main() -> None:
         wanted = [s for s in scenarios if (s == "cached_cube") == cache]
         if not wanted:
             continue
-        server = Server(env, cache=cache)
+        server = Server(env, cache=cache, workers=args.workers)
         try:
             quarters = httpx.get(f"{server.url}/v1/products", headers={
                 "Authorization": f"Bearer {token}"}).json()["quarters"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -208,6 +209,11 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
 
     seen: dict[str, tuple[Token, float]] = {}
 
+    def per_worker(limit: int) -> int:
+        """This process's share of a rate limit: with N worker processes (each with its own
+        buckets) a token can never exceed its limit in total."""
+        return max(1, math.ceil(limit / settings.api_workers))
+
     def verified(presented: str) -> Token | None:
         """The token store's answer, reused for TOKEN_CACHE_SECONDS (a revocation takes
         effect within that time); only valid tokens are remembered, by their hash."""
@@ -232,7 +238,8 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
             token = verified(presented) if presented else None
             if token is None:
                 client = request.client.host if request.client else "unknown"
-                wait = st.limiter.take(f"anonymous:{client}", settings.api_rate_limit)
+                wait = st.limiter.take(f"anonymous:{client}",
+                                       per_worker(settings.api_rate_limit))
                 if wait > 0:  # failed attempts are limited per address, not audited one by one
                     raise ApiError(429, "Too many requests without a valid token.",
                                    f"Retry after {RateLimiter.retry_after_header(wait)} s.",
@@ -250,7 +257,7 @@ def create_app(settings: Settings, state: ApiState | None = None) -> FastAPI:
                 raise ApiError(403, f"This token does not have the '{role}' role.",
                                "Ask VSA for a token with that role.")
             limit = token.rate_limit or settings.api_rate_limit
-            wait = st.limiter.take(token.id, limit)
+            wait = st.limiter.take(token.id, per_worker(limit))
             if wait > 0:
                 st.audit.append("api.rate_limited", token.service, token_id=token.id,
                                 path=request.url.path, limit_per_minute=limit)

@@ -137,6 +137,13 @@ def hub_mounted(app_: Any) -> Any:
     return Starlette(routes=[Mount(prefix, app=app_)])
 
 
+def app_from_environment() -> Any:
+    """The app of one worker process (``SDWH_API_WORKERS`` > 1)."""
+    from sdwh.query.app import create_app
+
+    return hub_mounted(create_app(get_settings()))
+
+
 def serve_api(host: str | None = None, port: int | None = None, build_if_missing: bool = True
               ) -> None:
     """Run the API with uvicorn (one process: rate limits and the cache live in memory)."""
@@ -163,10 +170,17 @@ def serve_api(host: str | None = None, port: int | None = None, build_if_missing
         console.print("product cubes missing: building them first")
         build_cubes(settings)
     _warn_if_stale(settings)  # before the app opens the cubes with its locked-down config
-    app_ = hub_mounted(create_app(settings))
-    console.print(f"policy-service API on http://{host}:{port} (docs at /docs); Ctrl-C stops it")
+    workers = settings.api_workers
+    console.print(f"policy-service API on http://{host}:{port} (docs at /docs, "
+                  f"{workers} process{'es' if workers > 1 else ''}); Ctrl-C stops it")
     try:
-        uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+        if workers > 1:  # uvicorn starts each worker from the factory, settings from the env
+            uvicorn.run("sdwh.query.commands:app_from_environment", factory=True,
+                        workers=workers, host=host, port=port, log_level="warning",
+                        access_log=False)
+        else:
+            uvicorn.run(hub_mounted(create_app(settings)), host=host, port=port,
+                        log_level="warning", access_log=False)
     except OSError as err:
         raise SdwhError(f"Could not listen on {host}:{port}: {err}.",
                         "Choose another port with --port or SDWH_API_PORT.") from err

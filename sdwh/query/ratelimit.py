@@ -1,8 +1,8 @@
 """Per-token rate limits: a token bucket per token, refilled continuously (in memory).
 
 A bucket holds up to ``limit`` requests and refills at ``limit`` per minute, so a service may
-burst up to its limit and then runs at the steady rate. State is per process: run the API as
-one process (the default), or limits multiply by the number of workers.
+burst up to its limit and then runs at the steady rate. State is per process: with
+``SDWH_API_WORKERS`` = N the app asks each process for 1/N of the limit (``app.per_worker``).
 """
 
 from __future__ import annotations

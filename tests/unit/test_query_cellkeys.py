@@ -19,6 +19,8 @@ from sdwh.query.cellkeys import (
     hmac_pads,
     protect_counts,
     ptable,
+    ratio,
+    ratio_columns,
     record_key_int,
     record_key_sql,
 )
@@ -180,3 +182,10 @@ def test_protect_counts_matches_ptable_lookup(counts: list[int], keys: list[int]
     # the table builder's path: key sums already reduced, as an int64 array
     reduced = np.array([k % MODULUS for k in keys], dtype=np.int64)
     assert protect_counts(np.asarray(counts), reduced, threshold=1) == out
+
+
+@given(pairs=st.lists(st.tuples(st.none() | st.integers(0, 10**7),
+                                st.none() | st.integers(-1, 10**7)), max_size=60))
+def test_ratio_columns_equal_ratio_cell_by_cell(pairs: list) -> None:
+    values, flags = ratio_columns([p[0] for p in pairs], [p[1] for p in pairs])
+    assert list(zip(values, flags, strict=True)) == [ratio(x, y) for x, y in pairs]
