@@ -156,6 +156,18 @@ def test_rate_limit_answers_429_with_retry_after(client: TestClient, api_home: d
     assert any(e["actor"] == "Slow service" for e in audit(api_home).events("api.rate_limited"))
 
 
+def test_with_two_workers_each_process_allows_half_of_a_rate_limit(api_home: dict) -> None:
+    os.environ["SDWH_API_CELLKEY_KEY"] = CELLKEY
+    try:
+        settings = Settings(home=api_home["home"], api_workers=2)
+        with TestClient(create_app(settings)) as worker:
+            codes = [worker.get("/v1/products", headers=auth(api_home, "slow")).status_code
+                     for _ in range(3)]
+    finally:
+        os.environ.pop("SDWH_API_CELLKEY_KEY", None)
+    assert codes == [200, 200, 429]  # limit 3 per minute: ceil(3 / 2) = 2 per process
+
+
 def test_table_builder_formats(client: TestClient, api_home: dict) -> None:
     params = {"dims": "quarter,geo:province,sex", "measures": "persons,working,"
               "employment_rate_pct", "totals": "true"}
@@ -300,15 +312,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def service(api_home: dict) -> Iterator[str]:
-    """`sdwh serve api` on a free loopback port; its process group is killed afterwards."""
+    """`sdwh serve api` with two worker processes on a free loopback port; its process group
+    is killed afterwards."""
     port = _free_port()
-    env = {**os.environ, "SDWH_HOME": str(api_home["home"]), "SDWH_API_CELLKEY_KEY": CELLKEY}
+    env = {**os.environ, "SDWH_HOME": str(api_home["home"]), "SDWH_API_CELLKEY_KEY": CELLKEY,
+           "SDWH_API_WORKERS": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "sdwh", "serve", "api", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300  # three processes start; slow on a loaded machine
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
@@ -319,7 +333,7 @@ def service(api_home: dict) -> Iterator[str]:
                 raise AssertionError(proc.stdout.read().decode() if proc.stdout else "died")
             time.sleep(0.3)
         else:
-            raise AssertionError("the API did not come up within 90 s")
+            raise AssertionError("the API did not come up within 300 s")
         yield url
     finally:
         if proc.poll() is None:
