@@ -375,8 +375,7 @@ def protect_cells(blocks: Sequence[Block], geo: GeoParents, params: RuleParams,
     problem, index = build_joint_problem(blocks, geo, params, links)
     group = _cell_groups(index)
     mask = close_singletons(problem.A, _widen(problem.primary, group), group, problem.cost)
-    # a first look: what the sum LPs cannot prove is repaired rather than measured exactly
-    hi = witness_audit(problem, mask, exact=False)
+    hi = witness_audit(problem, mask)
     method = "singletons"
     weak = problem.primary & (hi < problem.values + problem.upper - TOL)
     if weak.any():  # LP-based sequential suppression for the primaries still exposed

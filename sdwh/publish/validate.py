@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from sdwh.publish.formats import sdmx_ids
+from sdwh.publish.formats import cube_dimensions, sdmx_ids
 from sdwh.publish.indicators import Indicator
 
 
@@ -125,6 +125,23 @@ def compare_release(folder: Path, ind: Indicator, sdmx_data: bool = True) -> dic
         mismatches += abs(len(parquet) - len(tidy))
     mismatches += sum(num(a) != num(b) for a, b in zip(tidy["value"], parquet["value"],
                                                        strict=False))
+    # cell by cell: the same value (or the same gap) under the same keys in every format
+    keyed = {dim: col for dim, col, _ in cube_dimensions(ind)}
+    tidy_values = {tuple(r[col] for col in keyed.values()): num(r["value"])
+                   for r in tidy.to_dict("records")}
+
+    def cell_mismatches(frame: pd.DataFrame, time_format: Any) -> int:
+        found = 0
+        for r in frame.to_dict("records"):
+            key = tuple(time_format(r[dim]) if dim == "TIME_PERIOD" else str(r[dim])
+                        for dim in keyed)
+            if key not in tidy_values or tidy_values[key] != num(r.get("OBS_VALUE",
+                                                                        r.get("value"))):
+                found += 1
+        return found + abs(len(frame) - len(tidy_values))
+
+    js_cells = cell_mismatches(js, str)
+    sd_cells = cell_mismatches(sd, lambda t: str(t).replace("-", ""))
     js_vals = sorted((num(v) is None) for v in js["value"])
     sd_vals = sorted(num(v) is None for v in sd["OBS_VALUE"])
     tidy_sum = sum(num(v) or 0.0 for v in tidy["value"])
@@ -136,4 +153,5 @@ def compare_release(folder: Path, ind: Indicator, sdmx_data: bool = True) -> dic
                  "jsonstat": round(sum(num(v) or 0.0 for v in js["value"]), 3),
                  "sdmx": round(sum(num(v) or 0.0 for v in sd["OBS_VALUE"]), 3)},
         "missing_pattern_equal": expected == js_vals == sd_vals,
+        "jsonstat_cell_mismatches": js_cells, "sdmx_cell_mismatches": sd_cells,
     }

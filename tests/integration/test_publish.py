@@ -96,6 +96,7 @@ def test_formats_read_back_with_independent_readers(published: dict) -> None:
         sums = result["sums"]
         assert sums["csv"] == pytest.approx(sums["sdmx"]) == pytest.approx(sums["jsonstat"])
         assert result["missing_pattern_equal"]
+        assert result["jsonstat_cell_mismatches"] == result["sdmx_cell_mismatches"] == 0
 
 
 def _model(db: Path, model: str, quarter_max: str) -> pd.DataFrame:
