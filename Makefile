@@ -108,8 +108,13 @@ demo: $(STAMP)
 	$(BIN)/sdwh build
 	$(BIN)/sdwh deliveries
 	$(BIN)/sdwh api build
+	@# VOS release 2025Q4 (disclosure-protected, five formats), its DCAT-AP catalogue, the site
+	test -f $(SDWH_HOME)/releases/2025Q4/release.json || $(BIN)/sdwh publish --release 2025Q4
+	$(BIN)/sdwh catalog build
+	$(BIN)/sdwh site
 	@echo "Results are under $(SDWH_HOME): landing/ (deliveries), raw/ (pseudonymised Parquet), quarantine/, register.sqlite"
 	@echo "Remote-access enclave: run 'make hub' (as root) to start JupyterHub on 127.0.0.1:8000 with demo accounts (docs/researcher-guide.md)."
+	@echo "Publication site: $(SDWH_HOME)/site/index.html; 'sdwh feedback serve' serves it with the error form on http://127.0.0.1:8765/ (docs/publication.md)."
 	@echo "Policy-service API: 'sdwh api token create NAME --role tables --role sql', then 'sdwh serve api' (127.0.0.1:8750, docs/policy-services.md)."
 
 benchmark: $(STAMP)
