@@ -1,16 +1,24 @@
-"""Cost curve of the warehouse build: persons × 20 quarters on DuckDB and on Spark local.
+"""Cost curve of the warehouse build: persons × 20 quarters, DuckDB (and Spark local for the ratio).
 
-    flock /tmp/sdwh-bench.lock .venv/bin/python benchmarks/bench_cost_curve.py \
-        --persons 1000000 --engines duckdb,spark
-    .venv/bin/python benchmarks/bench_cost_curve.py --plot     # docs/cost-curve.png
+Three sub-commands, so that only the measured steps hold the benchmark lock, one step per hold:
 
-Per size, in one data root: synth + ingest of every quarter (skipped with --raw-from, which
-links an existing, finished raw store read-only); a full build per engine; then the
-incremental quarter per engine: the last quarter's deliveries are marked unread in the build
-state (DuckDB) or passed as refresh_from (Spark), so exactly the work of a newly arrived
-quarter is redone with everything else in place. Every step is a separate process; wall time,
-peak RSS of the whole process tree (the JVM included) and the load average are recorded.
-One JSON file per size and engine goes to benchmarks/results/; --plot draws them all.
+    # data root, at idle priority and outside the lock: a hard-linked clone of a finished raw
+    # store (or synth + ingest), then every delivery still waiting in landing/ is ingested
+    chrt -i 0 .venv/bin/python benchmarks/bench_cost_curve.py prepare --persons 6900000 \\
+        --home /tmp/cost-6900k --clone-from /tmp/shared-6900k-20q
+    # one measured step per lock hold: the full build of all 20 quarters, then the last quarter
+    # again as an incremental build (its deliveries are marked unread in the build state for
+    # DuckDB, passed as refresh_from for Spark, so exactly a new quarter's work is redone)
+    flock /tmp/sdwh-bench.lock .venv/bin/python benchmarks/bench_cost_curve.py measure \\
+        --persons 6900000 --home /tmp/cost-6900k --engine duckdb --step full
+    flock /tmp/sdwh-bench.lock .venv/bin/python benchmarks/bench_cost_curve.py measure \\
+        --persons 6900000 --home /tmp/cost-6900k --engine duckdb --step incremental
+    .venv/bin/python benchmarks/bench_cost_curve.py plot          # docs/cost-curve.png
+
+Each step is a separate process under /usr/bin/time -v (wall, CPU user+sys of the process
+and its waited-for children); peak RSS is sampled over the whole process tree every 0.5 s,
+so Spark's JVM counts. Load average before and after. Results go to
+benchmarks/results/cost_curve_<engine>_<persons>.json, one key per step.
 """
 
 from __future__ import annotations
@@ -18,9 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,6 +39,7 @@ from _measure import machine
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 PNG = REPO / "docs" / "cost-curve.png"
+SMALL = 4 * 2**20  # files below this size are copied, not hard-linked, by clone_home
 
 
 def tree_rss_kib(root: int) -> int:
@@ -52,30 +62,55 @@ def tree_rss_kib(root: int) -> int:
     return total
 
 
-def timed(cmd: list[str], env: dict[str, str], log: Path) -> dict:
-    """Run a command; wall seconds, peak tree RSS (sampled every 0.5 s), load, last JSON line."""
-    load_before = os.getloadavg()[0]
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def dir_mib(path: Path) -> float:
+    """Size of the files under a folder (DuckDB's spill folder), MiB; 0 if it is missing."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total / 2**20
+
+
+def timed(cmd: list[str], env: dict[str, str], log: Path, spill: Path | None = None) -> dict:
+    """Run a command under /usr/bin/time -v: wall, CPU, peak tree RSS, peak size of the spill
+    folder (data that did not fit in memory), load, last JSON line."""
+    load_before = load_average()
     started = time.perf_counter()
     with log.open("a") as out:
         out.write(f"\n$ {' '.join(cmd)}\n")
         out.flush()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=out, text=True)
-        peak = [0]
+        proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        peak = [0, 0.0]
 
         def sample() -> None:
             while proc.poll() is None:
                 peak[0] = max(peak[0], tree_rss_kib(proc.pid))
+                if spill is not None:
+                    peak[1] = max(peak[1], dir_mib(spill))
                 time.sleep(0.5)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        stdout, _ = proc.communicate()
+        stdout, stderr = proc.communicate()
         sampler.join()
-        out.write(stdout[-5000:])
+        out.write(stdout[-5000:] + stderr[-5000:])
+    wall = time.perf_counter() - started
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", stderr))
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
     lines = [x for x in stdout.splitlines() if x.startswith("{")]
-    return {"wall_s": round(time.perf_counter() - started, 1),
-            "peak_rss_mib": round(peak[0] / 1024), "returncode": proc.returncode,
-            "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "peak_rss_tree_mib": round(peak[0] / 1024), "peak_spill_mib": round(peak[1]),
+            "peak_rss_largest_process_mib": int(rss.group(1)) // 1024 if rss else None,
+            "returncode": proc.returncode, "load_before": load_before,
+            "load_after": load_average(), "command": " ".join(cmd[1:]),
             "json": json.loads(lines[-1]) if lines else None}
 
 
@@ -93,10 +128,11 @@ def forget_last_quarter(home: Path, last: str) -> int:
         f"select delivery_id from read_parquet('{home}/raw/_deliveries.parquet') "
         f"where reference_period in {marks!r}").fetchall()}
     state = home / "warehouse" / "build_state.json"
-    known = json.loads(state.read_text())["delivery_ids"]
-    kept = [d for d in known if d not in ids]
-    state.write_text(json.dumps({"delivery_ids": kept}, indent=1))
-    return len(known) - len(kept)
+    saved = json.loads(state.read_text())
+    known = saved["delivery_ids"]
+    saved["delivery_ids"] = [d for d in known if d not in ids]
+    state.write_text(json.dumps(saved, indent=1))
+    return len(known) - len(saved["delivery_ids"])
 
 
 def last_quarter_in(home: Path) -> tuple[str, int]:
@@ -106,7 +142,7 @@ def last_quarter_in(home: Path) -> tuple[str, int]:
     last, n = duckdb.sql(
         f"select max(reference_period), count(distinct reference_period) "
         f"from read_parquet('{home}/raw/_deliveries.parquet') "
-        "where supplier = 'rsz' and status = 'accepted'").fetchone()
+        "where supplier = 'rsz' and status = 'accepted'").fetchall()[0]
     return last, n
 
 
@@ -120,48 +156,77 @@ def slim(step: dict) -> dict:
     return step
 
 
-def run(args: argparse.Namespace) -> None:
-    home = (args.home or Path(tempfile.mkdtemp(prefix=f"sdwh9-cost-{args.persons}-"))).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    log = home / "bench.log"
+def clone_home(source: Path, target: Path) -> None:
+    """A writable copy of a data root in seconds: hard links for the large immutable data
+    files, real copies of the small files a step may rewrite in place (register, state)."""
+    subprocess.run(["cp", "-al", str(source), str(target)], check=True)
+    (target / "READY").unlink(missing_ok=True)
+    for path in target.rglob("*"):
+        if path.is_file() and path.stat().st_nlink > 1 and path.stat().st_size < SMALL:
+            tmp = path.with_name(path.name + ".__copy")
+            shutil.copy2(path, tmp)
+            tmp.replace(path)
+
+
+def environment(home: Path) -> dict[str, str]:
     env = {**os.environ, "SDWH_HOME": str(home), "DO_NOT_TRACK": "1"}
     env.setdefault("SDWH_TTP_KEY", "ab" * 32)
-    py = sys.executable
-    sdwh = [py, "-m", "sdwh"]
-    spark = [py, "-m", "sdwh.warehouse.scaleout", "build"]
-    base = {"persons": args.persons, "quarters": f"{args.first}-{args.last}", "home": str(home),
-            "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    if args.raw_from:
-        if not (args.raw_from / "READY").exists():
-            raise SystemExit(f"{args.raw_from}/READY does not exist yet")
-        if not (home / "raw").exists():
-            (home / "raw").symlink_to(args.raw_from.resolve() / "raw")
-        base["raw_store"] = f"linked read-only from {args.raw_from}"
-    elif not (home / "raw" / "_deliveries.parquet").exists():
-        base["synth"] = slim(timed([*sdwh, "synth", "--persons", str(args.persons), "--from",
-                                    args.first, "--to", args.last, "--seed", "7", "--json"],
-                                   env, log))
-        base["ingest"] = slim(timed([*sdwh, "ingest", "--json"], env, log))
-    RESULTS.mkdir(exist_ok=True)
+    return env
+
+
+def prepare(args: argparse.Namespace) -> None:
+    home = args.home.resolve()
+    env, sdwh = environment(home), [sys.executable, "-m", "sdwh"]
+    log = home.parent / f"{home.name}.prepare.log"
+    if args.clone_from and not home.exists():
+        if not (args.clone_from / "READY").exists():
+            raise SystemExit(f"{args.clone_from}/READY does not exist yet")
+        clone_home(args.clone_from, home)
+    elif not home.exists():
+        home.mkdir(parents=True)
+        timed([*sdwh, "synth", "--persons", str(args.persons), "--from", args.first, "--to",
+               args.last, "--json"], env, log)
+    done = timed([*sdwh, "ingest", "--json"], env, log)  # whatever is still in landing/
+    if done["returncode"] != 0:
+        raise SystemExit(f"ingest failed, see {log}")
+    print(json.dumps({"home": str(home), "quarters": last_quarter_in(home)}))
+
+
+def measure(args: argparse.Namespace) -> None:
+    home = args.home.resolve()
+    env = environment(home)
+    log = home.parent / f"{home.name}.bench.log"
     last, n_quarters = last_quarter_in(home)
-    base["quarters_in_raw_store"] = n_quarters
-    base["incremental_quarter"] = last
-    for engine in args.engines.split(","):
-        result = {**base, "engine": engine}
-        if engine == "duckdb":
-            result["full_build"] = slim(timed([*sdwh, "build", "--full-refresh", "--json"], env,
-                                              log))
-            result["forgotten_deliveries"] = forget_last_quarter(home, last)
-            result["incremental_build"] = slim(timed([*sdwh, "build", "--json"], env, log))
+    out = RESULTS / f"cost_curve_{args.engine}_{args.persons}.json"
+    result = json.loads(out.read_text()) if out.exists() else {}
+    result.update({"persons": args.persons, "engine": args.engine, "home": str(home),
+                   "quarters_in_raw_store": n_quarters, "incremental_quarter": last,
+                   "machine": machine(), "commit": os.environ.get("BENCH_COMMIT")})
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    spill = home / "warehouse" / ("tmp" if args.engine == "duckdb" else "spark/tmp")
+    if args.engine == "duckdb":
+        build = [sys.executable, "-m", "sdwh", "build", "--json"]
+        if args.step == "full":
+            step = timed([*build, "--full-refresh"], env, log, spill)
         else:
-            result["full_build"] = slim(timed([*spark, "--full-refresh"], env, log))
-            result["incremental_build"] = slim(timed([*spark, "--refresh-from", last], env, log))
-        out = RESULTS / f"cost_curve_{engine}_{args.persons}.json"
-        out.write_text(json.dumps(result, indent=1, default=str))
-        print(json.dumps(result, default=str))
+            forgotten = forget_last_quarter(home, last)
+            step = timed(build, env, log, spill)
+            step["forgotten_deliveries"] = forgotten
+    else:
+        build = [sys.executable, "-m", "sdwh.warehouse.scaleout", "build"]
+        if args.spark_exclude:
+            build += ["--exclude", args.spark_exclude]
+        step = timed([*build, *(["--full-refresh"] if args.step == "full"
+                                else ["--refresh-from", last])], env, log, spill)
+    step = slim(step)
+    step["at"] = stamp
+    result[f"{args.step}_build"] = step
+    RESULTS.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    print(json.dumps(step, default=str))
 
 
-def plot() -> None:
+def plot(_: argparse.Namespace) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -170,7 +235,7 @@ def plot() -> None:
     points: dict[str, list[dict]] = {}
     for path in sorted(RESULTS.glob("cost_curve_*.json")):
         r = json.loads(path.read_text())
-        if r["full_build"]["returncode"] == 0:
+        if r.get("full_build", {}).get("returncode") == 0:
             points.setdefault(r["engine"], []).append(r)
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     for engine, rows in sorted(points.items()):
@@ -178,18 +243,22 @@ def plot() -> None:
         x = [r["persons"] / 1e6 for r in rows]
         ax_t.plot(x, [r["full_build"]["wall_s"] / 60 for r in rows], "o-",
                   label=f"{engine}: full build")
-        ax_t.plot(x, [r["incremental_build"]["wall_s"] / 60 for r in rows], "s--",
-                  label=f"{engine}: incremental quarter")
-        ax_m.plot(x, [r["full_build"]["peak_rss_mib"] / 1024 for r in rows], "o-",
+        inc = [r for r in rows if r.get("incremental_build", {}).get("returncode") == 0]
+        if inc:
+            ax_t.plot([r["persons"] / 1e6 for r in inc],
+                      [r["incremental_build"]["wall_s"] / 60 for r in inc], "s--",
+                      label=f"{engine}: incremental quarter")
+        ax_m.plot(x, [r["full_build"]["peak_rss_tree_mib"] / 1024 for r in rows], "o-",
                   label=f"{engine}: full build")
+    ax_m.axhline(8e9 / 2**30, color="grey", lw=0.8, ls=":")
+    ax_m.text(0.02, 8e9 / 2**30, " DuckDB memory_limit (8 GB default); beyond it, spill",
+              va="bottom", fontsize=7, color="grey", transform=ax_m.get_yaxis_transform())
     for ax, ylabel in ((ax_t, "wall time (min)"), (ax_m, "peak RSS, process tree (GiB)")):
         ax.set_xlabel("persons (millions) × 20 quarters")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    ax_m.axhline(23.5, color="grey", lw=0.8)
-    ax_m.text(0.05, 23.5, " machine RAM 23.5 GiB", va="bottom", fontsize=8, color="grey")
-    fig.suptitle("sdwh warehouse build cost (2 vCPU, 23.5 GiB, shared machine)")
+    fig.suptitle("sdwh warehouse build cost (2 vCPU, 23.5 GiB RAM, shared machine)")
     fig.tight_layout()
     fig.savefig(PNG, dpi=110)
     print(PNG)
@@ -197,19 +266,26 @@ def plot() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--persons", type=int, default=1_000_000)
-    ap.add_argument("--from", dest="first", default="2021Q1")
-    ap.add_argument("--to", dest="last", default="2025Q4")
-    ap.add_argument("--engines", default="duckdb", help="comma list: duckdb,spark")
-    ap.add_argument("--home", type=Path, default=None, help="data root (default: a temp dir)")
-    ap.add_argument("--raw-from", type=Path, default=None,
-                    help="data root of a finished raw store (needs READY) to link read-only")
-    ap.add_argument("--plot", action="store_true", help="only draw docs/cost-curve.png")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="make the data root (idle priority, outside the lock)")
+    p.add_argument("--persons", type=int, required=True)
+    p.add_argument("--home", type=Path, required=True)
+    p.add_argument("--clone-from", type=Path, default=None,
+                   help="finished data root (with READY) to hard-link instead of synthesising")
+    p.add_argument("--from", dest="first", default="2021Q1")
+    p.add_argument("--to", dest="last", default="2025Q4")
+    p.set_defaults(func=prepare)
+    m = sub.add_parser("measure", help="one measured build step (run under flock)")
+    m.add_argument("--persons", type=int, required=True)
+    m.add_argument("--home", type=Path, required=True)
+    m.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    m.add_argument("--step", choices=["full", "incremental"], required=True)
+    m.add_argument("--spark-exclude", default=None,
+                   help="dbt --exclude for Spark, e.g. resource_type:test (data tests)")
+    m.set_defaults(func=measure)
+    sub.add_parser("plot", help="draw docs/cost-curve.png").set_defaults(func=plot)
     args = ap.parse_args()
-    if args.plot:
-        plot()
-    else:
-        run(args)
+    args.func(args)
 
 
 if __name__ == "__main__":
