@@ -9,16 +9,19 @@ corrected) and are replaced by a complete r2 about one quarter later.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from sdwh.errors import SdwhError
 from sdwh.landing.contracts import Contract, load_contracts
 from sdwh.landing.periods import months_of_quarter, period_end
 from sdwh.synth import tables
@@ -94,23 +97,94 @@ class Plan:
         )
 
 
-class Writer:
-    """Applies row defects, formats and writes one delivery, and logs it.
+@dataclass(frozen=True)
+class _Job:
+    """One delivery to write: everything a writer process needs, all picklable."""
 
-    Formatting and writing run on one background thread while the caller simulates the next
-    period (Arrow casts, CSV/Parquet writing and hashing release the GIL, so the two overlap
-    on two cores). Each delivery draws from its own random stream, so files do not depend
-    on that interleaving. At most ``pending`` frames wait, which bounds memory. Use it as a
-    context manager: leaving it waits for every write and raises the first failure.
+    landing: Path
+    seed: int
+    rates: DefectRates
+    key: str
+    period: str
+    frame: Frame
+    revision: int
+    when: datetime | None
+    units: dict[str, str] | None
+    note: str
+    truncate_at: float | None
+    declared: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class _Done:
+    supplier: str
+    key: str
+    folder: Path
+    rows: int
+    skipped: bool
+    defects: Counter[str]
+
+
+def _write_job(job: _Job) -> _Done:
+    """Apply row defects, format and write one delivery (runs in a writer process)."""
+    contract: Contract = load_contracts()[job.key]
+    rng = stream(job.seed, "row-defects", job.key, job.period, job.revision)
+    defects: Counter[str] = Counter()
+    frame = apply_row_defects(job.frame, contract, job.rates, rng, defects)
+    units = job.units or {}
+    table = to_table(frame, contract, units)
+    header = {
+        "supplier": contract.supplier, "dataset": contract.dataset,
+        "reference_period": job.period, "revision": job.revision,
+        "sent_at": job.when or sent_at(job.seed, contract.supplier, job.period,
+                                       contract.period),
+        "units": units if job.declared is None else job.declared, "note": job.note,
+    }
+    ext = "parquet" if contract.format == "parquet" else "csv"
+    try:
+        result = write_delivery(job.landing, header, f"{contract.dataset}_{job.period}.{ext}",
+                                table, contract, job.truncate_at)
+    except SdwhError as err:  # its hint would not survive pickling back to the parent
+        raise _Failed(err.message, err.hint) from None
+    return _Done(contract.supplier, job.key, result.folder, result.rows, result.skipped,
+                 defects)
+
+
+class _Failed(Exception):
+    """An :class:`SdwhError` on its way back from a writer process."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message, hint)
+        self.message, self.hint = message, hint
+
+
+def writer_processes() -> int:
+    """Writer processes beside the simulating parent: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class Writer:
+    """Applies row defects, formats and writes deliveries, and logs them.
+
+    Formatting and writing (half of synth's CPU) run in forked writer processes while the
+    caller simulates the next period, so synth uses every core; a writer thread could not,
+    as formatting holds the GIL much of the time. Fork, not spawn: a spawned process would
+    re-import the CLI and its dependencies (seconds of CPU each). Each delivery draws from
+    its own random stream and is written by one process into its own temporary folder, so
+    the files do not depend on which process wrote them or when. At most ``4 * workers + 2``
+    frames are in flight, enough for the simulation never to wait on the writers early in a
+    run, and a bound on memory. Use it as a context manager: leaving it waits for every
+    write and raises the first failure.
     """
 
     def __init__(self, landing: Path, seed: int, rates: DefectRates, log: RunLog,
-                 progress: Progress | None, pending: int = 3) -> None:
+                 progress: Progress | None, workers: int | None = None) -> None:
         self.landing, self.seed, self.rates, self.log = landing, seed, rates, log
-        self.contracts = load_contracts()
         self.progress = progress
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-writer")
-        self._slots = threading.BoundedSemaphore(pending)
+        workers = workers or writer_processes()
+        self._pool = ProcessPoolExecutor(max_workers=workers,
+                                         mp_context=multiprocessing.get_context("fork"))
+        self._slots = threading.BoundedSemaphore(4 * workers + 2)
         self._lock = threading.Lock()
         self._futures: list[Future] = []
 
@@ -121,10 +195,10 @@ class Writer:
         self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
         if exc[0] is None:
             for future in self._futures:
-                future.result()
+                _result(future)
 
     def count(self, defect: str, n: int) -> None:
-        """Count ``n`` occurrences of a delivery-level defect (thread-safe)."""
+        """Count ``n`` occurrences of a delivery-level defect."""
         with self._lock:
             self.log.defects[defect] += n
 
@@ -135,41 +209,36 @@ class Writer:
         """Queue one delivery. ``units`` is how amounts are written; ``declared`` what the
         manifest says (the same unless the supplier forgot)."""
         for future in self._futures:
-            if future.done() and future.exception() is not None:
-                raise future.exception()
+            if future.done():
+                _result(future)
         self._slots.acquire()
-        future = self._pool.submit(self._write, key, period, frame, revision, when, units,
-                                   note, truncate_at, declared)
-        future.add_done_callback(lambda _: self._slots.release())
+        job = _Job(self.landing, self.seed, self.rates, key, period, frame, revision, when,
+                   units, note, truncate_at, declared)
+        future = self._pool.submit(_write_job, job)
+        future.add_done_callback(self._done)
         self._futures.append(future)
 
-    def _write(self, key: str, period: str, frame: Frame, revision: int,
-               when: datetime | None, units: dict[str, str] | None, note: str,
-               truncate_at: float | None, declared: dict[str, str] | None) -> None:
-        contract: Contract = self.contracts[key]
-        rng = stream(self.seed, "row-defects", key, period, revision)
-        defects: Counter[str] = Counter()
-        frame = apply_row_defects(frame, contract, self.rates, rng, defects)
-        units = units or {}
-        table = to_table(frame, contract, units)
-        header = {
-            "supplier": contract.supplier, "dataset": contract.dataset,
-            "reference_period": period, "revision": revision,
-            "sent_at": when or sent_at(self.seed, contract.supplier, period, contract.period),
-            "units": units if declared is None else declared, "note": note,
-        }
-        ext = "parquet" if contract.format == "parquet" else "csv"
-        result = write_delivery(self.landing, header, f"{contract.dataset}_{period}.{ext}",
-                                table, contract, truncate_at)
+    def _done(self, future: Future) -> None:
+        self._slots.release()
+        if future.cancelled() or future.exception() is not None:
+            return
+        done: _Done = future.result()
         with self._lock:
-            self.log.defects.update(defects)
-            self.log.rows[key] += result.rows
-            if result.skipped:
+            self.log.defects.update(done.defects)
+            self.log.rows[done.key] += done.rows
+            if done.skipped:
                 self.log.skipped += 1
             else:
                 self.log.written += 1
         if self.progress:
-            self.progress(contract.supplier, result.folder)
+            self.progress(done.supplier, done.folder)
+
+
+def _result(future: Future) -> None:
+    try:
+        future.result()
+    except _Failed as err:
+        raise SdwhError(err.message, err.hint) from None
 
 
 def send_yearly(w: Writer, pop: Population, years: list[int]) -> None:

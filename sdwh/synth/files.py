@@ -110,7 +110,9 @@ def write_delivery(landing: Path, header: dict, file_name: str, table: pa.Table,
     folder with the same manifest and files is left alone; a different one is an error.
     """
     name = file_name
-    tmp = landing / f".{name}.tmp"
+    # One temporary folder per delivery and revision: writer processes run side by side,
+    # and a truncated file's re-send has the same file name as the truncated one.
+    tmp = landing / f".{name}.r{header['revision']}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     write_data(table, contract, tmp / name)

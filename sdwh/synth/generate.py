@@ -52,9 +52,12 @@ def check_arguments(persons: int, first_quarter: str, last_quarter: str) -> list
 
 
 def generate(out_dir: Path, persons: int, first_quarter: str, last_quarter: str, seed: int,
-             defects: DefectRates, progress: Progress | None = None) -> SynthSummary:
+             defects: DefectRates, progress: Progress | None = None,
+             writers: int | None = None) -> SynthSummary:
     """Write every supplier's deliveries for the quarters ``first_quarter..last_quarter``
-    into ``out_dir`` (the landing zone). Same arguments give byte-identical files."""
+    into ``out_dir`` (the landing zone). Same arguments give byte-identical files, whatever
+    the number of ``writers`` (processes formatting and writing files; default one per core).
+    """
     started = time.perf_counter()
     quarters = check_arguments(persons, first_quarter, last_quarter)
     if seed < 0:
@@ -66,7 +69,7 @@ def generate(out_dir: Path, persons: int, first_quarter: str, last_quarter: str,
     pop = generate_population(persons, seed, start, end)
     employers = generate_employers(persons, seed, municipality_weights(seed))
     log = RunLog()
-    with Writer(out_dir, seed, defects, log, progress) as writer:
+    with Writer(out_dir, seed, defects, log, progress, writers) as writer:
         send_yearly(writer, pop, list(range(start.year, end.year + 1)))
         lm = LabourMarket(pop, employers, seed)
         send_quarterly(writer, lm, quarters, Plan.draw(seed, quarters, defects))

@@ -197,8 +197,8 @@ def test_clean_run_has_no_defects_but_keeps_rsz_revisions(clean) -> None:
 
 def test_same_seed_gives_byte_identical_files_and_rerun_leaves_them(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    first = generate(a, 1500, "2024Q4", "2025Q1", seed=5, defects=DefectRates())
-    generate(b, 1500, "2024Q4", "2025Q1", seed=5, defects=DefectRates())
+    first = generate(a, 1500, "2024Q4", "2025Q1", seed=5, defects=DefectRates(), writers=3)
+    generate(b, 1500, "2024Q4", "2025Q1", seed=5, defects=DefectRates(), writers=1)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for f in files:
@@ -206,6 +206,7 @@ def test_same_seed_gives_byte_identical_files_and_rerun_leaves_them(tmp_path: Pa
     again = generate(a, 1500, "2024Q4", "2025Q1", seed=5, defects=DefectRates())
     assert again.deliveries_written == 0
     assert again.deliveries_unchanged == first.deliveries_written
+    assert not [p for p in a.iterdir() if p.name.startswith(".")]  # no writer's temp folder
     other = generate(tmp_path / "c", 1500, "2024Q4", "2025Q1", seed=6, defects=DefectRates())
     assert (tmp_path / "c" / files[0]).read_bytes() != (a / files[0]).read_bytes()
     assert other.rows != first.rows or other.defects != first.defects
