@@ -1,5 +1,6 @@
-"""TTP survey services end to end: sample, contact file, responses through the landing zone,
-linkage accounting, calibrated weights, and the survey × register thematic dataset."""
+"""TTP survey services end to end: sample, contact file, responses through the landing zone
+(keyed by INSZ and by the TTP's sample keys), linkage accounting, calibrated weights, and the
+survey × register thematic dataset."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
+from sdwh.landing.manifest import delivery_id, read_manifest
 
 TEST_TTP_KEY = "ab" * 32  # the key tests/conftest.py builds the small warehouse with
 
@@ -53,9 +56,22 @@ def world(small_warehouse: Path) -> dict:
                                 "--seed", "4", "--json").stdout)
     sdwh(home, "ingest", "--json", check=False)
     linkage = json.loads(sdwh(home, "sample", "link", drawn["sample_id"], "--json").stdout)
+    weights = Path(home, "raw/statbel/lfs_weights/2025Q4", drawn["sample_id"], "data.parquet")
+    insz_weights = pd.read_parquet(weights)
+    # The same fieldwork delivered by sample key: the quarter then has two response
+    # deliveries, so `link` must be told which one; the weights of this one are built.
+    by_key = json.loads(sdwh(home, "sample", "synth-responses", drawn["sample_id"], "--seed",
+                             "4", "--keyed-by", "sample_key", "--json").stdout)
+    sdwh(home, "ingest", "--json", check=False)
+    ambiguous = sdwh(home, "sample", "link", drawn["sample_id"], check=False)
+    key_delivery = delivery_id(read_manifest(Path(by_key["delivery"])))
+    key_linkage = json.loads(sdwh(home, "sample", "link", drawn["sample_id"], "--delivery",
+                                  key_delivery, "--json").stdout)
     built = json.loads(sdwh(home, "build", "--json").stdout)
     return {"home": home, "design": design, "drawn": drawn, "again": again,
-            "responses": responses, "linkage": linkage, "built": built}
+            "responses": responses, "linkage": linkage, "built": built,
+            "insz_weights": insz_weights, "key_weights": pd.read_parquet(weights),
+            "by_key": by_key, "ambiguous": ambiguous, "key_linkage": key_linkage}
 
 
 def test_same_design_and_seed_give_the_same_sample_and_another_seed_another(world) -> None:
@@ -111,6 +127,54 @@ def test_responses_land_pseudonymised_and_no_insz_passes_the_ttp(world) -> None:
             assert not any(re.fullmatch(r"\d{11}", v) for v in values), (path, column)
 
 
+def test_both_delivery_forms_give_the_same_linked_panel(world) -> None:
+    """INSZ or sample keys: the same respondents, linked to the same persons, same weights."""
+    insz, keyed = world["insz_weights"], world["key_weights"]
+    assert world["by_key"]["dataset"] == "lfs_responses_by_key"
+    assert world["by_key"]["responses"] == world["responses"]["responses"]
+    assert insz["delivery_id"].nunique() == keyed["delivery_id"].nunique() == 1
+    assert insz["delivery_id"].iloc[0] != keyed["delivery_id"].iloc[0]
+    pd.testing.assert_frame_equal(insz.drop(columns="delivery_id"),
+                                  keyed.drop(columns="delivery_id"))
+    a, b = world["linkage"], world["key_linkage"]
+    assert b["delivered"] == b["linked"] + sum(b["unlinked"].values())
+    drop = ("delivery_id",)
+    assert {k: v for k, v in a.items() if k not in drop} == {
+        k: v for k, v in b.items() if k not in drop}
+
+
+def test_link_asks_which_delivery_when_a_quarter_has_two(world) -> None:
+    run = world["ambiguous"]
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "2 accepted LFS response deliveries for 2025Q4" in run.stderr
+    assert "--delivery" in run.stderr
+
+
+def test_no_sample_key_reaches_the_raw_store_or_the_warehouse(world) -> None:
+    home = world["home"]
+    keys = set()
+    for link in (home / "ttp" / "samples").glob("*/link.parquet"):
+        keys |= set(pd.read_parquet(link, columns=["sample_key", "household_key"])
+                    .stack().tolist())
+    assert len(keys) > 300
+    for path in sorted((home / "raw" / "statbel").rglob("*.parquet")):
+        table = pq.read_table(path)
+        assert "sample_key" not in table.column_names
+        for column in table.column_names:
+            assert not keys & {str(v) for v in table.column(column).to_pylist()}, (path, column)
+    con = duckdb.connect(str(home / "warehouse" / "sdwh.duckdb"), read_only=True)
+    tables = con.execute("select table_schema, table_name from information_schema.tables "
+                         "where table_name like '%survey%' or table_name like '%statbel%'"
+                         ).fetchall()
+    assert len(tables) >= 3
+    for schema, name in tables:
+        frame = con.execute(f'select * from "{schema}"."{name}"').df()
+        assert "sample_key" not in frame.columns
+        values = {str(v) for column in frame.columns for v in frame[column].tolist()}
+        assert not keys & values, (schema, name)
+        assert not any(re.fullmatch(r"\d{11}", v) for v in values), (schema, name)
+
+
 def test_linkage_accounts_for_every_response(world) -> None:
     linkage, responses = world["linkage"], world["responses"]
     assert linkage["delivered"] == responses["responses"]
@@ -160,3 +224,79 @@ def test_disclosure_checks_weight_estimates_but_count_respondents(world) -> None
     flagged = {(c["ilo_status_code"], c["sex_code"]) for c in verdict.failing_cells}
     assert small <= flagged
     assert all(c["n_units"] < 10 for c in verdict.failing_cells if "threshold" in c["rules"])
+
+
+def test_airlock_judges_a_weighted_survey_table_on_its_respondents(world, tmp_path: Path) -> None:
+    """A researcher's weighted count table: every cell with fewer than 10 respondents fails,
+    even though its published (weighted) value is far above 10; no other cell fails."""
+    from disclosure.rules import RuleParams
+    from sdwh.airlock.checks import check_query_table
+    from sdwh.airlock.model import RequestFile
+
+    wh = duckdb.connect(str(world["home"] / "warehouse" / "sdwh.duckdb"), read_only=True)
+    df = wh.execute("select * from thematic.thm_survey_admin_comparison").df()
+    con = duckdb.connect()
+    con.register("thm_survey_admin_comparison", df)
+    query = ("select ilo_status_code, sex_code, sum(calibrated_weight) as persons "
+             "from thm_survey_admin_comparison group by ilo_status_code, sex_code")
+    published = con.execute(query).df()
+    path = tmp_path / "weighted.csv"
+    published.to_csv(path, index=False)
+    file = RequestFile(name="weighted.csv", sha256="0" * 64, bytes=path.stat().st_size,
+                       kind="table", query={"query": query})
+    check, _ = check_query_table(con, {"thm_survey_admin_comparison": list(df.columns)}, file,
+                                 path, RuleParams())
+    respondents = df.groupby(["ilo_status_code", "sex_code"])["person_id"].nunique()
+    small = {k for k, n in respondents.items() if n < 10}
+    assert small, "the fixture should have small survey cells"
+    weighted = published.set_index(["ilo_status_code", "sex_code"])["persons"]
+    assert any(weighted[k] >= 10 for k in small)  # the weighted value would hide them
+    failing = {(c["cell"]["ilo_status_code"], c["cell"]["sex_code"])
+               for c in check.evidence["failing_cells"]}
+    assert check.status == "fail" and failing == small
+    assert all(c["rules"] == ["threshold"] for c in check.evidence["failing_cells"])
+
+
+def test_linkage_reports_jackknife_standard_errors(world) -> None:
+    """One replicate per responding household; the ILO totals add up to the population."""
+    linkage = world["linkage"]
+    estimates = linkage["estimates"]
+    link = pd.read_parquet(Path(world["drawn"]["folder"]) / "link.parquet")
+    linked = link[link["person_id"].isin(world["insz_weights"]["person_id"])]
+    assert estimates["psu"] == "household"
+    assert estimates["replicates"] == linked["household_key"].nunique()
+    assert estimates["not_recalibrated"] == 0
+    totals = [e["weighted_total"] for e in estimates["ilo_status"]]
+    assert sum(totals) == pytest.approx(linkage["calibration"]["population"], rel=1e-6)
+    assert all(0 < e["se"] < e["weighted_total"] for e in estimates["ilo_status"])
+    rate = estimates["unemployment_rate"]
+    assert 0 < rate["se"] < rate["estimate"] < 0.5
+
+
+def test_weighted_hours_are_judged_on_respondents_and_both_dominance_bases(world) -> None:
+    """A weighted magnitude table (usual hours of the employed by sex × age band) fails in
+    exactly the cells an independent computation finds: fewer than 10 respondents, or a
+    top-2 share ≥ 0.9 / p % ratio < 0.1 on the weighted or on the unweighted answers."""
+    from disclosure.outputs import magnitude_table
+
+    con = duckdb.connect(str(world["home"] / "warehouse" / "sdwh.duckdb"), read_only=True)
+    df = con.execute("select * from thematic.thm_survey_admin_comparison "
+                     "where ilo_status_code = '1'").df()
+    verdict = magnitude_table(df, ["sex_code", "age_band"], "usual_weekly_hours",
+                              unit="person_id", weight="calibrated_weight", margins=False)
+    expected = set()
+    for cell, rows in df.groupby(["sex_code", "age_band"]):
+        own = rows.groupby("person_id")["usual_weekly_hours"].sum().astype(float)
+        weighted = (rows["usual_weekly_hours"] * rows["calibrated_weight"]).groupby(
+            rows["person_id"]).sum()
+        dominated = False
+        for values in (own, weighted):
+            top = values.sort_values(ascending=False).to_numpy()
+            x1, x2 = top[0], top[1] if len(top) > 1 else 0.0
+            dominated |= (x1 + x2) / values.sum() >= 0.9
+            dominated |= (values.sum() - x1 - x2) / x1 < 0.1
+        if len(own) < 10 or dominated:
+            expected.add(cell)
+    failing = {(c["sex_code"], c["age_band"]) for c in verdict.failing_cells}
+    assert failing == expected
+    assert expected and len(expected) < df.groupby(["sex_code", "age_band"]).ngroups
