@@ -17,6 +17,11 @@
             {%- set latest = result.columns[0].values()[0] -%}
             {{ return((latest | string) ~ 'Q1' if latest else '0000Q1') }}
         {%- endif -%}
+        {%- if window.get('kind') == 'quarter_seq' -%}
+            {%- set result = run_query('select max(' ~ window.column ~ ') from ' ~ this) -%}
+            {%- set latest = result.columns[0].values()[0] -%}
+            {{ return(seq_to_quarter(latest | int) if latest is not none else '0000Q1') }}
+        {%- endif -%}
         {%- set result = run_query('select max(quarter) from ' ~ this) -%}
         {%- set latest = result.columns[0].values()[0] -%}
         {{ return(latest if latest else '0000Q1') }}
@@ -28,6 +33,25 @@
 {% macro shift_quarter(quarter, n) -%}
     {%- set seq = (quarter[:4] | int) * 4 + (quarter[5:6] | int) - 1 + n -%}
     {{ return('%04d' % (seq // 4) ~ 'Q' ~ (seq % 4 + 1)) }}
+{%- endmacro %}
+
+{#- Quarter label <-> consecutive quarter number (year * 4 + quarter - 1, macro quarter_seq). -#}
+{% macro quarter_to_seq(quarter) -%}
+    {{ return((quarter[:4] | int) * 4 + (quarter[5:6] | int) - 1) }}
+{%- endmacro %}
+
+{% macro seq_to_quarter(seq) -%}
+    {{ return('%04d' % (seq // 4) ~ 'Q' ~ (seq % 4 + 1)) }}
+{%- endmacro %}
+
+{#- The window on a quarter number column (the compact person × quarter tables store
+    quarter_seq instead of the label). -#}
+{% macro in_refresh_window_seq(seq_column, lookback=0) -%}
+    {%- if is_incremental() -%}
+        {{ seq_column }} >= {{ quarter_to_seq(shift_quarter(refresh_from_quarter(), -lookback)) }}
+    {%- else -%}
+        1 = 1
+    {%- endif -%}
 {%- endmacro %}
 
 {#- A where-clause term on a quarter label column: true for the quarters this run must
@@ -64,7 +88,7 @@
     refresh_from_quarter set, no --full-refresh) the rows of the refreshed periods only, since
     older rows are unchanged and were tested when they were built; otherwise every row.
     A model declares its period column in config meta:
-      refresh_window: {column: quarter, kind: quarter|month|year, lookback: 0} -#}
+      refresh_window: {column: quarter, kind: quarter|quarter_seq|month|year, lookback: 0} -#}
 {% macro refresh_window_predicate(window) -%}
     {%- set given = var('refresh_from_quarter', none) -%}
     {%- if not window or not given or flags.FULL_REFRESH -%}
@@ -73,6 +97,8 @@
     {%- set q = shift_quarter(given, -(window.get('lookback', 0) | int)) -%}
     {%- if window.kind == 'month' -%}
         {{ return(window.column ~ " >= '" ~ q[:4] ~ '-' ~ ('%02d' % ((q[5:6] | int) * 3 - 2)) ~ "'") }}
+    {%- elif window.kind == 'quarter_seq' -%}
+        {{ return(window.column ~ ' >= ' ~ quarter_to_seq(q)) }}
     {%- elif window.kind == 'year' -%}
         {{ return(window.column ~ ' >= ' ~ ((q[:4] | int) + (0 if q[5:6] == '1' else 1))) }}
     {%- else -%}

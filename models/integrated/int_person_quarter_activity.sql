@@ -1,11 +1,12 @@
-{{ config(materialized='incremental', unique_key='quarter', incremental_strategy=incremental_strategy(),
-          on_schema_change='fail', meta={'refresh_window': {'column': 'quarter', 'kind': 'quarter'}}) }}
+{{ config(materialized='incremental', unique_key='quarter_seq', incremental_strategy=incremental_strategy(),
+          on_schema_change='fail', meta={'refresh_window': {'column': 'quarter_seq', 'kind': 'quarter_seq'}}) }}
 -- One row per person × quarter with any social-security activity on the reference date (last
 -- day of the quarter), and the socio-economic position it gives by the position priority
 -- rule (macro socio_economic_position + seed sep_position_priority). Monthly sources count
 -- for the last month of the quarter (VDAB: end-of-month snapshot). Incremental by quarter.
--- Grouped on the compact person key (macro person_key) with compact types, since this
--- table and its join into int_person_quarter are the largest steps of a build.
+-- Grouped on the compact person key (macro person_key) with compact types (numbers, no
+-- pseudonym or labels), since this table and its join into int_person_quarter_compact are
+-- among the largest steps of a build; int_persons maps the key back to the pseudonym.
 with priority as (
 
     select sep_seq, priority from {{ ref('sep_position_priority') }}
@@ -16,7 +17,6 @@ employment as (
 
     select
         {{ person_key('person_id') }} as person_key,
-        person_id,
         quarter,
         1 as n_lines,
         gross_wage_eur,
@@ -30,7 +30,6 @@ self_employment as (
 
     select
         {{ person_key('person_id') }} as person_key,
-        person_id,
         quarter,
         case when capacity_code in ('2', '4') then 2 else 1 end as self_employed_rank,
         case when activity_type_code = 'HB' then 1 else 0 end as self_employed_main
@@ -43,7 +42,6 @@ benefits as (
 
     select
         {{ person_key('b.person_id') }} as person_key,
-        b.person_id,
         {{ month_to_quarter('b.benefit_month') }} as quarter,
         p.priority as non_work_priority
     from {{ ref('stg_rva__unemployment_benefits') }} as b
@@ -58,7 +56,6 @@ social_integration as (
 
     select
         {{ person_key('s.person_id') }} as person_key,
-        s.person_id,
         {{ month_to_quarter('s.integration_month') }} as quarter,
         p.priority as non_work_priority
     from {{ ref('stg_podmi__social_integration') }} as s
@@ -72,7 +69,6 @@ jobseekers as (
 
     select
         {{ person_key('person_id') }} as person_key,
-        person_id,
         {{ month_to_quarter('snapshot_month') }} as quarter,
         nwwz_category_code,
         wzw_group_code,
@@ -88,23 +84,23 @@ jobseekers as (
 -- chain of 2-key joins (reference/perf/REPORT.md §4).
 stacked as (
 
-    select person_key, person_id, quarter, n_lines, gross_wage_eur, parttime_pct,
+    select person_key, quarter, n_lines, gross_wage_eur, parttime_pct,
            cast(null as {{ dbt.type_int() }}) as self_employed_rank, cast(null as {{ dbt.type_int() }}) as self_employed_main,
            cast(null as {{ dbt.type_int() }}) as non_work_priority,
            cast(null as {{ dbt.type_string() }}) as nwwz_category_code, cast(null as {{ dbt.type_string() }}) as wzw_group_code,
            cast(null as {{ dbt.type_string() }}) as placement_status_code, cast(null as date) as registration_date
     from employment
     union all
-    select person_key, person_id, quarter, null, null, null, self_employed_rank, self_employed_main, null, null, null, null, null
+    select person_key, quarter, null, null, null, self_employed_rank, self_employed_main, null, null, null, null, null
     from self_employment
     union all
-    select person_key, person_id, quarter, null, null, null, null, null, non_work_priority, null, null, null, null
+    select person_key, quarter, null, null, null, null, null, non_work_priority, null, null, null, null
     from benefits
     union all
-    select person_key, person_id, quarter, null, null, null, null, null, non_work_priority, null, null, null, null
+    select person_key, quarter, null, null, null, null, null, non_work_priority, null, null, null, null
     from social_integration
     union all
-    select person_key, person_id, quarter, null, null, null, null, null, null, nwwz_category_code, wzw_group_code,
+    select person_key, quarter, null, null, null, null, null, null, nwwz_category_code, wzw_group_code,
            placement_status_code, registration_date
     from jobseekers
 
@@ -115,7 +111,6 @@ per_person as (
     select
         person_key,
         quarter,
-        {{ dbt.any_value('person_id') }} as person_id,
         coalesce(sum(n_lines), 0) as n_employment_lines,
         sum(gross_wage_eur) as gross_wage_eur,
         sum(parttime_pct) as parttime_pct_sum,
@@ -134,20 +129,16 @@ per_person as (
 final as (
 
     select
-        a.person_id,
         a.person_key,
-        cast(a.quarter as {{ dbt.type_string() }}) as quarter,
         cast({{ quarter_seq('a.quarter') }} as {{ dbt.type_int() }}) as quarter_seq,
-        {{ socio_economic_position('a.n_employment_lines > 0', 'a.self_employed_rank',
-                                   'a.self_employed_main = 1', 'p.sep_seq') }} as sep_seq,
-        a.n_employment_lines > 0 as has_employee_job,
-        a.self_employed_rank,
+        cast({{ socio_economic_position('a.n_employment_lines > 0', 'a.self_employed_rank',
+                                        'a.self_employed_main = 1', 'p.sep_seq') }} as smallint) as sep_seq,
+        cast(a.self_employed_rank as smallint) as self_employed_rank,
         a.self_employed_main = 1 as is_self_employed_main_occupation,
-        p.sep_seq as non_work_sep_seq,
-        cast(a.n_employment_lines as {{ dbt.type_int() }}) as n_employment_lines,
+        cast(p.sep_seq as smallint) as non_work_sep_seq,
+        cast(a.n_employment_lines as smallint) as n_employment_lines,
         cast(a.gross_wage_eur as decimal(18, 2)) as gross_wage_eur,
         case when a.parttime_pct_sum > 100 then 100.0 else a.parttime_pct_sum end as parttime_pct,
-        a.nwwz_category_code is not null as is_nwwz,
         a.nwwz_category_code,
         a.wzw_group_code,
         a.placement_status_code,

@@ -11,25 +11,41 @@
 -- contributions, feed the dominance rules. Incremental by quarter.
 with panel as (
 
-    select quarter, sex_code, age_band, municipality_refnis, arrondissement_refnis, province_refnis,
-           is_working, case when is_working then coalesce(gross_wage_eur, 0) end as gross_wage_eur
-    from {{ ref('int_person_quarter') }}
-    where age between 15 and 64 and {{ in_refresh_window('quarter') }}
+    select
+        quarter_seq, sex, {{ age_band('age') }} as age_band, municipality,
+        {{ sep_code_is_working('sep_seq') }} as is_working,
+        case when {{ sep_code_is_working('sep_seq') }} then coalesce(gross_wage_eur, 0) end as gross_wage_eur
+    from {{ ref('int_person_quarter_compact') }}
+    where age between 15 and 64 and {{ in_refresh_window_seq('quarter_seq') }}
 
 ),
 
--- The finest cells, in one aggregate pass with the top-n contributions (perf report §6).
-municipal_cells as (
+-- The finest cells, in one aggregate pass over the compact panel (numbers only) with the
+-- top-n contributions (perf report §6); labels and the coarser geography are joined to the
+-- cells, not to the 140 M rows.
+municipal_codes as (
 
     select
-        quarter, sex_code, age_band, municipality_refnis, arrondissement_refnis, province_refnis,
+        quarter_seq, sex, age_band, municipality,
         count(*) as n_population,
         sum(case when is_working then 1 else 0 end) as n_working,
         sum(gross_wage_eur) as gross_wage_eur,
         max(gross_wage_eur) as gross_wage_top1_eur,
         {{ top_n_sum('gross_wage_eur', 2) }} as gross_wage_top2_eur
     from panel
-    group by quarter, sex_code, age_band, municipality_refnis, arrondissement_refnis, province_refnis
+    group by quarter_seq, sex, age_band, municipality
+
+),
+
+municipal_cells as (
+
+    select
+        q.quarter, {{ code_to_sex('m.sex') }} as sex_code, m.age_band,
+        {{ refnis_label('m.municipality') }} as municipality_refnis, g.arrondissement_refnis, g.province_refnis,
+        m.n_population, m.n_working, m.gross_wage_eur, m.gross_wage_top1_eur, m.gross_wage_top2_eur
+    from municipal_codes as m
+    inner join {{ ref('int_quarters') }} as q on m.quarter_seq = q.quarter_seq
+    left join {{ ref('refnis_municipality_flanders_2025') }} as g on {{ refnis_label('m.municipality') }} = g.refnis
 
 ),
 

@@ -10,10 +10,40 @@
 -- Denominator: the labour force in the same category (working or NWWZ); none for duration.
 with labour_force as (
 
-    select quarter, age_band, sex_code, education_level_3, nationality_group, origin_group,
-           unemployment_duration_class, is_nwwz, is_working
-    from {{ ref('int_person_quarter') }}
-    where age between 18 and 64 and (is_working or is_nwwz) and {{ in_refresh_window('quarter') }}
+    select
+        quarter_seq, {{ age_band('age') }} as age_band, sex, isced_level, nationality_group, origin_group,
+        {{ unemployment_duration_class('unemployment_duration_months') }} as unemployment_duration_class,
+        nwwz_category_code is not null as is_nwwz
+    from {{ ref('int_person_quarter_compact') }}
+    where age between 18 and 64 and ({{ sep_code_is_working('sep_seq') }} or nwwz_category_code is not null)
+      and {{ in_refresh_window_seq('quarter_seq') }}
+
+),
+
+-- One aggregate pass over the compact panel to the finest combination of the breakdowns;
+-- the breakdowns below add up these few thousand rows, with labels joined to them.
+fine_cells as (
+
+    select
+        quarter_seq, age_band, sex, isced_level, nationality_group, origin_group, unemployment_duration_class,
+        is_nwwz, count(*) as n_persons
+    from labour_force
+    group by quarter_seq, age_band, sex, isced_level, nationality_group, origin_group, unemployment_duration_class,
+             is_nwwz
+
+),
+
+labelled as (
+
+    select
+        q.quarter, f.age_band, {{ code_to_sex('f.sex') }} as sex_code,
+        coalesce(e.education_level_3, 'unknown') as education_level_3,
+        {{ code_to_group('f.nationality_group') }} as nationality_group,
+        {{ code_to_group('f.origin_group') }} as origin_group,
+        f.unemployment_duration_class, f.is_nwwz, f.n_persons
+    from fine_cells as f
+    inner join {{ ref('int_quarters') }} as q on f.quarter_seq = q.quarter_seq
+    left join {{ ref('isced2011_levels') }} as e on cast(f.isced_level as {{ dbt.type_string() }}) = e.isced_level
 
 ),
 
@@ -24,9 +54,9 @@ cells as (
         quarter,
         '{{ name }}' as breakdown,
         coalesce(cast({{ expr }} as {{ dbt.type_string() }}), 'unknown') as category,
-        sum(case when is_nwwz then 1 else 0 end) as n_nwwz,
-        {% if name == 'unemployment_duration' %}cast(null as {{ dbt.type_bigint() }}){% else %}count(*){% endif %} as n_labour_force
-    from labour_force
+        sum(case when is_nwwz then n_persons else 0 end) as n_nwwz,
+        {% if name == 'unemployment_duration' %}cast(null as {{ dbt.type_bigint() }}){% else %}sum(n_persons){% endif %} as n_labour_force
+    from labelled
     {% if name == 'unemployment_duration' %}where is_nwwz{% endif %}
     group by quarter, coalesce(cast({{ expr }} as {{ dbt.type_string() }}), 'unknown')
     {%- if not loop.last %}

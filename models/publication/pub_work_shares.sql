@@ -8,10 +8,39 @@
 -- before disclosure control. Incremental by quarter.
 with workers as (
 
-    select quarter, sex_code, age_band, province_refnis, is_self_employed_main_job, has_employee_job,
-           is_parttime_employee
-    from {{ ref('int_person_quarter') }}
-    where age between 20 and 64 and is_working and {{ in_refresh_window('quarter') }}
+    select
+        quarter_seq, sex, {{ age_band('age') }} as age_band, municipality,
+        case when {{ sep_code_is_self_employed_main_job('sep_seq') }} then 1 else 0 end as is_self_employed,
+        case when n_employment_lines > 0 then 1 else 0 end as is_employee,
+        case when n_employment_lines > 0 and parttime_pct < 100 then 1 else 0 end as is_parttime_employee
+    from {{ ref('int_person_quarter_compact') }}
+    where age between 20 and 64 and {{ sep_code_is_working('sep_seq') }} and {{ in_refresh_window_seq('quarter_seq') }}
+
+),
+
+-- One aggregate pass over the compact panel to municipality cells; provinces and labels are
+-- joined to these cells.
+municipal_cells as (
+
+    select
+        quarter_seq, sex, age_band, municipality,
+        count(*) as n_working,
+        sum(is_self_employed) as n_self_employed,
+        sum(is_employee) as n_employees,
+        sum(is_parttime_employee) as n_parttime_employees
+    from workers
+    group by quarter_seq, sex, age_band, municipality
+
+),
+
+labelled as (
+
+    select
+        q.quarter, {{ code_to_sex('m.sex') }} as sex_code, m.age_band, g.province_refnis,
+        m.n_working, m.n_self_employed, m.n_employees, m.n_parttime_employees
+    from municipal_cells as m
+    inner join {{ ref('int_quarters') }} as q on m.quarter_seq = q.quarter_seq
+    left join {{ ref('refnis_municipality_flanders_2025') }} as g on {{ refnis_label('m.municipality') }} = g.refnis
 
 ),
 
@@ -20,11 +49,11 @@ cells as (
 
     select
         quarter, {{ sex }} as sex_code, age_band, '{{ level }}' as geo_level, {{ geo }} as geo_refnis,
-        count(*) as n_working,
-        sum(case when is_self_employed_main_job then 1 else 0 end) as n_self_employed,
-        sum(case when has_employee_job then 1 else 0 end) as n_employees,
-        sum(case when is_parttime_employee then 1 else 0 end) as n_parttime_employees
-    from workers
+        sum(n_working) as n_working,
+        sum(n_self_employed) as n_self_employed,
+        sum(n_employees) as n_employees,
+        sum(n_parttime_employees) as n_parttime_employees
+    from labelled
     group by quarter, {{ sex }}, age_band, {{ geo }}
     {%- if not (outer.last and loop.last) %}
     union all

@@ -8,10 +8,13 @@
 -- YYYY, window from YYYYQ1) change the education flag of the four quarters before it.
 with youth as (
 
-    select person_id, person_key, quarter, quarter_end_date, age, sex_code, province_refnis, is_working,
-           placement_status_code
-    from {{ ref('int_person_quarter') }}
-    where age between 18 and 24 and {{ in_refresh_window('quarter', lookback=4) }}
+    select
+        pr.person_id, c.person_key, q.quarter, q.quarter_end_date, c.age, pr.sex_code, pr.province_refnis,
+        {{ sep_code_is_working('c.sep_seq') }} as is_working, c.placement_status_code
+    from {{ ref('int_person_quarter_compact') }} as c
+    inner join {{ ref('int_quarters') }} as q on c.quarter_seq = q.quarter_seq
+    inner join {{ ref('int_persons') }} as pr on c.person_key = pr.person_key and q.register_year = pr.register_year
+    where c.age between 18 and 24 and {{ in_refresh_window_seq('c.quarter_seq', lookback=4) }}
 
 ),
 

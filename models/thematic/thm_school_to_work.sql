@@ -43,10 +43,11 @@ observed as (
         l.person_key,
         p.quarter_seq - l.leaving_seq as quarters_after,
         p.sep_seq,
-        case when p.is_working then 1 else 0 end as is_working,
-        case when p.is_unemployed then 1 else 0 end as is_unemployed
+        case when {{ sep_code_is_working('p.sep_seq') }} then 1 else 0 end as is_working,
+        case when {{ sep_code_is_unemployed('p.sep_seq', 'p.nwwz_category_code is not null') }} then 1 else 0 end
+            as is_unemployed
     from leavers as l
-    inner join {{ ref('int_person_quarter') }} as p
+    inner join {{ ref('int_person_quarter_compact') }} as p
         on l.person_key = p.person_key
     where p.quarter_seq in (l.leaving_seq, l.leaving_seq + 4, l.leaving_seq + 8)
 
@@ -75,10 +76,10 @@ final as (
         cast(l.leaving_quarter as {{ dbt.type_string() }}) as leaving_quarter,
         l.leaving_date,
         cast(l.isced_level as {{ dbt.type_int() }}) as isced_level,
-        cast(p.sep_seq_after_1_year as {{ dbt.type_string() }}) as sep_seq_after_1_year,
+        cast({{ two_digit_label('p.sep_seq_after_1_year') }} as {{ dbt.type_string() }}) as sep_seq_after_1_year,
         p.is_working_after_1_year = 1 as is_working_after_1_year,
         p.is_unemployed_after_1_year = 1 as is_unemployed_after_1_year,
-        cast(p.sep_seq_after_2_years as {{ dbt.type_string() }}) as sep_seq_after_2_years,
+        cast({{ two_digit_label('p.sep_seq_after_2_years') }} as {{ dbt.type_string() }}) as sep_seq_after_2_years,
         p.is_working_after_2_years = 1 as is_working_after_2_years,
         p.is_unemployed_after_2_years = 1 as is_unemployed_after_2_years
     from leavers as l

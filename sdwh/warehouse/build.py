@@ -18,8 +18,11 @@ from sdwh.warehouse.summary import summarise
 
 NOTHING_NEW = "9999Q4"  # an incremental window that selects no quarter
 #: Skipped by an incremental build of an unchanged project: seeds are loaded and unit tests
-#: passed by the build that wrote the fingerprint, and neither depends on deliveries.
-UNCHANGED_BY_DELIVERIES = ("resource_type:seed", "resource_type:unit_test")
+#: passed by the build that wrote the fingerprint, and neither depends on deliveries; views
+#: (staging, spells, label views) read their inputs when queried, so re-creating them would
+#: only cost dbt's per-node overhead. Tests on the views still run.
+UNCHANGED_BY_DELIVERIES = ("resource_type:seed", "resource_type:unit_test",
+                           "resource_type:model,config.materialized:view")
 
 
 def build_warehouse(settings: Settings, full_refresh: bool = False, select: str | None = None,

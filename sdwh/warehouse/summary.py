@@ -48,23 +48,25 @@ def rows_per_model(paths: WarehousePaths) -> dict[str, dict[str, int]]:
 
 
 def indicators(paths: WarehousePaths) -> dict[str, Any]:
-    """Headline figures of the latest quarter (employment rate 20-64, NWWZ, shares)."""
+    """Headline figures of the latest quarter (employment rate 20-64, NWWZ), read from the
+    stored compact panel: the view int_person_quarter would join the pseudonyms in first."""
     con = _connect(paths)
     try:
         row = con.execute("""
-            select quarter,
-                   round(100.0 * avg(case when is_working then 1 else 0 end), 1),
-                   count(*)
-            from integrated.int_person_quarter
-            where age between 20 and 64
-              and quarter = (select max(quarter) from integrated.int_person_quarter)
-            group by quarter""").fetchone()
+            select q.quarter,
+                   round(100.0 * avg(case when c.sep_seq between 1 and 6 then 1 else 0 end)
+                         filter (where c.age between 20 and 64), 1),
+                   count(*) filter (where c.age between 20 and 64),
+                   count(*) filter (where c.nwwz_category_code is not null)
+            from integrated.int_person_quarter_compact as c
+            inner join integrated.int_quarters as q on c.quarter_seq = q.quarter_seq
+            where c.quarter_seq = (select max(quarter_seq)
+                                   from integrated.int_person_quarter_compact)
+            group by q.quarter""").fetchone()
         if row is None:
             return {}
-        nwwz = con.execute("select count(*) from integrated.int_person_quarter "
-                           "where quarter = ? and is_nwwz", [row[0]]).fetchone()[0]
         return {"quarter": row[0], "employment_rate_20_64_pct": float(row[1]),
-                "population_20_64": row[2], "nwwz": nwwz}
+                "population_20_64": row[2], "nwwz": row[3]}
     finally:
         con.close()
 
@@ -89,5 +91,5 @@ def summarise(build: BuildResult, paths: WarehousePaths) -> dict[str, Any]:
         "failures": [{"node": f.unique_id, "status": f.status, "message": f.message}
                      for f in build.failures()],
         "indicators": (indicators(paths)
-                       if "int_person_quarter" in counts.get("integrated", {}) else {}),
+                       if "int_person_quarter_compact" in counts.get("integrated", {}) else {}),
     }

@@ -21,9 +21,10 @@ from sdwh.config import Settings
 from sdwh.landing.ingest import ingest_all, landing_folders
 
 NEW_QUARTER_MARKS = ("2025Q2", "2025-04", "2025-05", "2025-06")
+#: Every stored table a build writes (views over them are compared through their tables).
 COMPARED = ("integrated.int_persons", "integrated.int_education_levels",
-            "integrated.int_person_quarter", "integrated.int_person_quarter_activity",
-            "thematic.thm_quarterly_transitions", "thematic.thm_neet_youth",
+            "integrated.int_person_quarter_compact", "integrated.int_person_quarter_activity",
+            "thematic.thm_neet_youth",
             "thematic.thm_school_to_work", "publication.pub_employment_rate",
             "publication.pub_nwwz", "publication.pub_work_shares")
 PROJECT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,15 @@ def sdwh(home: Path, *args: str) -> dict:
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     assert lines, f"no JSON from sdwh {args}: {out.stdout[-2000:]} {out.stderr[-2000:]}"
     return json.loads(lines[-1])
+
+
+def panel_grain_test_sql(home: Path) -> str:
+    """The SQL the last build ran for the compact panel's grain test (dbt hashes long names)."""
+    run = home / "warehouse" / "dbt" / "target" / "run" / "sdwh"
+    texts = [f.read_text() for f in run.rglob("unique_combination_int_person*.sql")]
+    panel = [t for t in texts if "int_person_quarter_compact" in t]
+    assert len(panel) == 1, f"{len(panel)} grain tests on the compact panel"
+    return panel[0]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +61,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict:
     first = sdwh(home, "build")
     ingest_all(settings, new)
     second = sdwh(home, "build")
-    second_unique_sql = next((home / "warehouse" / "dbt" / "target" / "run" / "sdwh").rglob(
-        "unique_combination_int_person_quarter_person_key*.sql")).read_text()
+    second_unique_sql = panel_grain_test_sql(home)
     incremental_db = home / "incremental.duckdb"
     shutil.copy(home / "warehouse" / "sdwh.duckdb", incremental_db)
     full = sdwh(home, "build", "--full-refresh")
@@ -80,10 +89,10 @@ def test_incremental_build_skips_seeds_and_tests_only_the_new_quarter(warehouse:
     assert "seeds" not in warehouse["second"]["seconds_per_layer"]
     assert "seeds" in warehouse["full"]["seconds_per_layer"]
     assert warehouse["second"]["tests"]["passed"] < warehouse["full"]["tests"]["passed"]
-    compiled = warehouse["home"] / "warehouse" / "dbt" / "target" / "run" / "sdwh"
-    unique = next(compiled.rglob("unique_combination_int_person_quarter_person_key*.sql"))
-    assert "quarter >= '2025Q2'" not in unique.read_text()  # the full rebuild ran last
-    assert warehouse["second_unique_sql"].count("quarter >= '2025Q2'") == 1
+    first_new_seq = 2025 * 4 + 1  # 2025Q2
+    last_sql = panel_grain_test_sql(warehouse["home"])
+    assert f"quarter_seq >= {first_new_seq}" not in last_sql  # the full rebuild ran last
+    assert warehouse["second_unique_sql"].count(f"quarter_seq >= {first_new_seq}") == 1
 
 
 def test_incremental_build_equals_full_rebuild(warehouse: dict) -> None:
@@ -97,8 +106,9 @@ def test_incremental_build_equals_full_rebuild(warehouse: dict) -> None:
         diff = con.execute(f"select count(*) from (select * from inc.{table} except all "
                            f"select * from full_.{table})").fetchone()[0]
         assert diff == 0, f"{table}: {diff} rows differ"
-    quarters = con.execute("select count(distinct quarter) from full_.integrated.int_person_quarter"
-                           ).fetchone()[0]
+    quarters = con.execute(
+        "select count(distinct quarter_seq) from full_.integrated.int_person_quarter_compact"
+    ).fetchone()[0]
     assert quarters == 4
 
 

@@ -45,8 +45,8 @@ def test_project_parses_for_the_trino_target(tmp_path: Path) -> None:
 
 def test_project_parses_for_the_spark_cluster_profile(tmp_path: Path) -> None:
     manifest = dbt_parse(tmp_path, INFRA / "spark", "cluster")
-    panel = manifest["nodes"]["model.sdwh.int_person_quarter"]
-    assert panel["config"]["partition_by"] == "quarter"
+    panel = manifest["nodes"]["model.sdwh.int_person_quarter_compact"]
+    assert panel["config"]["partition_by"] == "quarter_seq"
     assert panel["config"]["incremental_strategy"] == "insert_overwrite"
     incremental = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"
                    and n["config"]["materialized"] == "incremental"]
