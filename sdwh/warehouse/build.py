@@ -37,7 +37,11 @@ def build_warehouse(settings: Settings, full_refresh: bool = False, select: str 
     deliveries = current_deliveries(paths)
     check_raw_store(deliveries)
     previous = increments.read_state(paths.state_file)
-    fingerprint = increments.project_fingerprint(project_dir())
+    # The dbt vars that enable models (a linked survey turns its staging views and thematic
+    # table on) are part of the project: an incremental build skips views, so models enabled
+    # since the last build would never be created.
+    project = increments.project_fingerprint(project_dir())
+    fingerprint = f"{project}|survey={paths.has_linked_survey}"
     first_build = not previous or not paths.database.is_file()
     changed = increments.read_fingerprint(paths.state_file) != fingerprint
     full = full_refresh or first_build or changed

@@ -75,8 +75,9 @@ def test_build_passes_every_dbt_test(warehouse: dict) -> None:
         payload = warehouse[run]
         assert payload["failures"] == [], payload["failures"]
         assert payload["tests"]["failed"] == 0 and payload["tests"]["errored"] == 0
-        # an incremental build runs only the tests of what it rebuilt (83 of 146 here)
-        assert payload["tests"]["passed"] > (50 if run == "second" else 100)
+        # an incremental build runs only the tests of what it rebuilt (47 of 137 here since
+        # the compact panel: transitions are a view whose grain holds by construction)
+        assert payload["tests"]["passed"] > (40 if run == "second" else 100)
 
 
 def test_new_quarter_builds_incrementally_from_that_quarter(warehouse: dict) -> None:
