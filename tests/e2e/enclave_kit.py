@@ -346,6 +346,39 @@ class Client:
                 "first_output": (first_output - started) if first_output else None}
 
 
+def run_notebook_cell(page, code: str, expect: str, typed: str, screenshot: str) -> str:
+    """Open a new notebook, type ``code`` into its first cell, run it and return the output
+    holding ``expect``; ``typed`` is text of ``code`` to see in the editor before running.
+
+    JupyterLab may swap a new notebook's first kernel for a second one while it starts (seen
+    under load); an execute sent then is dropped, so the cell is run once more, as a person
+    would. A screenshot lands in the temp dir either way.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
+    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+    editor.wait_for()
+    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]',
+                           timeout=120_000)  # the kernel is up
+    editor.click()
+    page.keyboard.insert_text(code)
+    page.wait_for_function("t => document.querySelector('.jp-Notebook .cm-content')"
+                           ".innerText.includes(t)", arg=typed)
+    page.keyboard.press("Shift+Enter")
+    output = page.locator(".jp-OutputArea-output", has_text=expect)
+    try:
+        try:
+            output.wait_for(timeout=45_000)
+        except PlaywrightTimeout:
+            page.locator(".jp-Notebook .jp-Cell").first.click()
+            page.keyboard.press("Control+Enter")
+            output.wait_for(timeout=120_000)
+    finally:
+        page.screenshot(path=str(Path(tempfile.gettempdir()) / screenshot))
+    return output.inner_text()
+
+
 def cleanup_home(home: Path) -> None:
     """Remove a test data root and the hub's runtime folder for it."""
     from sdwh.config import Settings

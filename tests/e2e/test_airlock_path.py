@@ -79,35 +79,6 @@ def sign_in(page, lab: dict, name: str) -> None:
     page.click("#login_submit")
 
 
-def run_notebook_cell(page, code: str, expect: str) -> str:
-    """Type ``code`` into a new notebook's first cell, run it, return the output with
-    ``expect`` (re-run once if JupyterLab dropped the first execute while swapping kernels,
-    as the enclave browser test does)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
-    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-    editor.wait_for()
-    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]',
-                           timeout=120_000)
-    editor.click()
-    page.keyboard.insert_text(code)
-    page.wait_for_function("document.querySelector('.jp-Notebook .cm-content')"
-                           ".innerText.includes('request_export')")
-    page.keyboard.press("Shift+Enter")
-    output = page.locator(".jp-OutputArea-output", has_text=expect)
-    try:
-        try:
-            output.wait_for(timeout=45_000)
-        except PlaywrightTimeout:
-            page.locator(".jp-Notebook .jp-Cell").first.click()
-            page.keyboard.press("Control+Enter")
-            output.wait_for(timeout=120_000)
-    finally:
-        page.screenshot(path=str(Path(tempfile.gettempdir()) / "sdwh-e2e-airlock-path.png"))
-    return output.inner_text()
-
-
 def test_request_blind_review_release_and_download_outside_the_enclave(path_hub):
     from playwright.sync_api import sync_playwright
 
@@ -128,7 +99,8 @@ def test_request_blind_review_release_and_download_outside_the_enclave(path_hub)
             researcher.goto(f"{hub.url}/hub/spawn/{RESEARCHER}/{CENSUS}")
             researcher.wait_for_url(f"**/user/{RESEARCHER}/{CENSUS}/lab**", timeout=180_000)
             researcher.wait_for_selector(".jp-Launcher", timeout=120_000)
-            out = run_notebook_cell(researcher, NOTEBOOK, "STAGED")
+            out = kit.run_notebook_cell(researcher, NOTEBOOK, "STAGED", "request_export",
+                                        "sdwh-e2e-airlock-path.png")
             assert "STAGED staged 4 500" in out, out
 
             # The hub collects the staged request (at its next poll of the server) and the

@@ -91,7 +91,6 @@ def alice(enclave):
 
 
 def test_browser_enrols_logs_in_with_totp_and_runs_a_query_in_a_notebook(enclave):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
 
@@ -142,30 +141,9 @@ def test_browser_enrols_logs_in_with_totp_and_runs_a_query_in_a_notebook(enclave
                 "menuitem", name="Download").is_visible()
 
             # A notebook cell querying the read-only extract through project.sql.
-            page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
-            editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-            editor.wait_for()
-            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]',
-                                   timeout=120_000)  # the kernel is up
-            editor.click()
-            page.keyboard.insert_text(QUERY)
-            page.wait_for_function("document.querySelector('.jp-Notebook .cm-content')"
-                                   ".innerText.includes('project.sql')")
-            page.keyboard.press("Shift+Enter")
-            output = page.locator(".jp-OutputArea-output", has_text="ROWS")
-            try:
-                try:
-                    output.wait_for(timeout=45_000)
-                except PlaywrightTimeout:
-                    # JupyterLab may swap the new notebook's first kernel for a second one
-                    # while it starts (seen under load); an execute sent then is dropped.
-                    # Run the cell once more, as a person would.
-                    page.locator(".jp-Notebook .jp-Cell").first.click()
-                    page.keyboard.press("Control+Enter")
-                    output.wait_for(timeout=120_000)
-            finally:
-                page.screenshot(path=str(Path(tempfile.gettempdir()) / "sdwh-e2e-notebook.png"))
-            assert "ROWS 4 500" in output.inner_text()
+            out = kit.run_notebook_cell(page, QUERY, "ROWS", "project.sql",
+                                        "sdwh-e2e-notebook.png")
+            assert "ROWS 4 500" in out
 
             # Download attempts from the browser are refused by the proxy.
             for path in ("files/extract/thm_labour_market_panel.parquet",
