@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         default=0, ge=0,
         description="Processes that protect a release's tables in parallel (0: one per CPU, "
         "at most 4); the release is the same whatever the number.")
+    publish_time_budget: float = Field(
+        default=120.0, ge=0,
+        description="Seconds (wall clock) the secondary suppression of one publication table "
+        "may take; a table that overruns falls back to suppressing all its cells (audited, "
+        "stated in the release). 0: no limit.")
 
     @cached_property
     def root(self) -> Path:

@@ -14,6 +14,8 @@ variables is, which only grows the pattern, and the grown pattern is audited by 
 from __future__ import annotations
 
 import csv
+import heapq
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -219,38 +221,62 @@ def build_joint_problem(blocks: Sequence[Block], geo: GeoParents, params: RulePa
 
 
 def close_singletons(A: sparse.csr_matrix, suppressed: np.ndarray, group: np.ndarray,
-                     cost: np.ndarray) -> np.ndarray:
+                     cost: np.ndarray, deadline: float | None = None) -> np.ndarray:
     """Suppress until no relation has exactly one suppressed member (a lone one is derivable).
 
     A relation with one suppressed member gives that member away by subtraction; the cheapest
     other member (whole cell: ``group`` ties a cell's variables together) joins it. This is the
     classic hypercube rule; it is necessary, not sufficient, so the audit decides after it.
+
+    Relations are closed **one at a time**, in relation order, sweep after sweep, each seeing
+    the cells the ones before it suppressed. A cell sits in one relation per count table
+    (NWWZ, labour force, working), and their cheapest partners differ when the tables order
+    the cells differently; closing every lone relation at once would suppress each of those
+    partners, where one suppressed partner closes all of them. Only relations that just got
+    their first suppressed member are revisited, so the cost follows the cells suppressed,
+    not the size of the table; the pattern is the same as scanning every relation per sweep.
     """
     out = suppressed.copy()
-    A = A.tocsr()
-    per_row = np.diff(A.indptr)
+    A = A.tocsr().sorted_indices()  # among equally cheap members, the lowest column joins
+    indptr, indices = A.indptr, A.indices
+    per_row = np.diff(indptr)
     owner = np.repeat(np.arange(A.shape[0]), per_row)
-    cols = A.indices
-    hit = np.zeros(int(group.max(initial=-1)) + 1, dtype=bool)
-    while True:
-        hidden = out[cols]
-        count = np.bincount(owner, weights=hidden.astype(float), minlength=A.shape[0])
-        lone = (count == 1) & (per_row > 1)
-        if not lone.any():
-            return out
-        # every relation with a lone suppressed member: its cheapest open member (lowest
-        # column among equal costs) joins, with the rest of its cell
-        candidate = lone[owner] & ~hidden
-        r, c = owner[candidate], cols[candidate]
-        order = np.lexsort((c, cost[c], r))
-        first = np.r_[True, r[order][1:] != r[order][:-1]]
-        hit[:] = False
-        hit[group[c[order][first]]] = True
-        out |= hit[group]
+    count = np.bincount(owner, weights=out[indices].astype(float),
+                        minlength=A.shape[0]).astype(np.int64)
+    by_col = A.tocsc()
+    col_ptr, col_rows = by_col.indptr, by_col.indices
+    by_group = np.argsort(group, kind="stable")
+    group_ptr = np.searchsorted(group[by_group], np.arange(int(group.max(initial=-1)) + 2))
+    # a relation becomes lone once at most (counts only grow), so each is visited a few times
+    sweep = np.flatnonzero((count == 1) & (per_row > 1)).tolist()
+    while sweep:
+        later: list[int] = []
+        heapq.heapify(sweep)
+        while sweep:
+            r = heapq.heappop(sweep)
+            if count[r] != 1 or per_row[r] < 2:
+                continue  # closed by a cell suppressed for an earlier relation
+            _check(deadline, "singleton closing")
+            members = indices[indptr[r]:indptr[r + 1]]
+            open_ = members[~out[members]]
+            pick = int(open_[np.argmin(cost[open_])])
+            g = int(group[pick])
+            joined = by_group[group_ptr[g]:group_ptr[g + 1]]
+            joined = joined[~out[joined]]
+            out[joined] = True
+            for c in joined.tolist():
+                for r2 in col_rows[col_ptr[c]:col_ptr[c + 1]].tolist():
+                    count[r2] += 1
+                    if count[r2] == 1 and per_row[r2] > 1:
+                        # ahead of r: still in this sweep; behind it: the next sweep
+                        (heapq.heappush(sweep, r2) if r2 > r else later.append(r2))
+        sweep = later
+    return out
 
 
 def witness_audit(problem: CellProblem, suppressed: np.ndarray,
-                  only: np.ndarray | None = None, exact: bool = True) -> np.ndarray:
+                  only: np.ndarray | None = None, exact: bool = True,
+                  deadline: float | None = None) -> np.ndarray:
     """Intruder's proven upper bound per primary (≥ need means protected), by few LPs.
 
     The intruder solves ``max z_p`` over ``{z ≥ 0, A z = 0, published z = a}``. Any feasible
@@ -258,7 +284,8 @@ def witness_audit(problem: CellProblem, suppressed: np.ndarray,
     over all unproven primaries usually proves most of them at once. Primaries still unproven
     get their own exact LP (``exact=False`` skips those: a first look at a pattern that will
     be repaired anyway). Returns the witnessed bound (∞ when unbounded) for every variable
-    (``only``: just these primaries; the others keep their value as bound).
+    (``only``: just these primaries; the others keep their value as bound). Past
+    ``deadline`` (``time.perf_counter()``) it raises TimeoutError.
     """
     n = len(problem.values)
     bound = problem.values.copy()
@@ -286,12 +313,13 @@ def witness_audit(problem: CellProblem, suppressed: np.ndarray,
         mine = targets[part[pos[targets]] == label]
         local = np.searchsorted(cols, pos[mine])
         bound[mine] = np.maximum(bound[mine], _witness_lp(
-            sub[rows][:, cols], rhs[rows], local, need[mine], exact))
+            sub[rows][:, cols], rhs[rows], local, need[mine], exact, deadline))
     return bound
 
 
 def _witness_lp(sub: sparse.csr_matrix, rhs: np.ndarray, targets: np.ndarray,
-                need: np.ndarray, exact: bool = True) -> np.ndarray:
+                need: np.ndarray, exact: bool = True, deadline: float | None = None
+                ) -> np.ndarray:
     """Largest value witnessed for each target column of ``{z ≥ 0, sub z = rhs}`` (∞: unbounded).
 
     Columns: z, then t_k ≤ min(z_k, need_k) for every target k; maximising Σ t_k / need_k
@@ -325,9 +353,14 @@ def _witness_lp(sub: sparse.csr_matrix, rhs: np.ndarray, targets: np.ndarray,
 
     def solve(weights: np.ndarray) -> tuple[np.ndarray | None, bool]:
         """Maximise weights · (z, t), warm-started from the previous basis."""
+        _check(deadline, "audit LP")
+        if deadline is not None:  # HiGHS stops a long solve itself
+            h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 1e-3))
         h.changeColsCost(nz + k, columns, -weights)
         h.run()
         status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kTimeLimit:
+            raise TimeoutError("audit LP")
         if status == highspy.HighsModelStatus.kUnbounded:
             return None, True
         if status != highspy.HighsModelStatus.kOptimal:
@@ -370,27 +403,28 @@ class Outcome:
 
 
 def protect_cells(blocks: Sequence[Block], geo: GeoParents, params: RuleParams,
-                  links: Sequence[tuple[str, str, str, str, Sequence[str]]] = ()) -> Outcome:
-    """Suppress, widen to whole cells, and audit; raises if the final audit fails."""
+                  links: Sequence[tuple[str, str, str, str, Sequence[str]]] = (),
+                  time_budget: float | None = None) -> Outcome:
+    """Suppress, widen to whole cells, and audit; raises if the final audit fails.
+
+    ``time_budget`` (seconds, wall clock; None or 0: none) bounds the secondary suppression
+    and its proof. A table that overruns it falls back to suppressing every cell: safe by
+    construction (nothing is published, so nothing can be subtracted), audited all the same,
+    and named in the record (``fallback``).
+    """
     problem, index = build_joint_problem(blocks, geo, params, links)
     group = _cell_groups(index)
-    mask = close_singletons(problem.A, _widen(problem.primary, group), group, problem.cost)
-    hi = witness_audit(problem, mask)
-    method = "singletons"
-    weak = problem.primary & (hi < problem.values + problem.upper - TOL)
-    if weak.any():  # LP-based sequential suppression for the primaries still exposed
-        method = "singletons+fast"
-        rest = CellProblem(values=problem.values, A=problem.A, primary=mask,
-                           upper=np.where(weak, problem.upper, 0.0), lower=problem.lower,
-                           cost=problem.cost)
-        grown, found = protect_fast(rest, with_witnesses=True)
-        mask = close_singletons(problem.A, _widen(grown, group), group, problem.cost)
-        # the pattern only grew, so every feasible point found so far stays feasible: the
-        # bounds proven stand, and the repair's deviations (checked here) prove the weak ones
-        hi = np.maximum(hi, _witnessed(problem, mask, found))
-        left = problem.primary & (hi < problem.values + problem.upper - TOL)
-        if left.any():
-            hi = np.maximum(hi, witness_audit(problem, mask, only=left))
+    deadline = time.perf_counter() + time_budget if time_budget else None
+    fallback = None
+    try:
+        mask, hi, method = _suppress_and_prove(problem, group, deadline)
+    except TimeoutError as late:
+        mask = np.ones(len(problem.values), dtype=bool)
+        hi = witness_audit(problem, mask)  # no deadline: the fallback must be proven
+        method = "suppress_all"
+        fallback = (f"secondary suppression did not finish within the time budget of "
+                    f"{time_budget:g} s (stopped in the {late}); every cell of the table "
+                    "is suppressed")
     per_cell: dict[str, np.ndarray] = {}
     for block in blocks:
         rows = (index["indicator"] == block.indicator.id).to_numpy()
@@ -419,6 +453,7 @@ def protect_cells(blocks: Sequence[Block], geo: GeoParents, params: RuleParams,
         "suppressed_variables": int(whole.sum()),
         "method": method, "audit": "LP witness: intruder's upper bound >= value + "
         "protection level for every primary", "audit_ok": True,
+        **({"fallback": fallback} if fallback else {}),
         # one column per field, one entry per audited primary variable
         "intervals": {
             "indicator": ind_col[audited].tolist(), "table": table_col[audited].tolist(),
@@ -427,6 +462,39 @@ def protect_cells(blocks: Sequence[Block], geo: GeoParents, params: RuleParams,
             "intruder_upper_at_least": [_num(x) for x in hi[audited]]},
     }
     return Outcome(per_cell, primary, rules, record)
+
+
+def _suppress_and_prove(problem: CellProblem, group: np.ndarray, deadline: float | None
+                        ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Singleton closing, LP audit, LP repair of what is still exposed: (mask, bounds, method).
+
+    Raises TimeoutError past ``deadline``.
+    """
+    mask = close_singletons(problem.A, _widen(problem.primary, group), group, problem.cost,
+                            deadline)
+    hi = witness_audit(problem, mask, deadline=deadline)
+    method = "singletons"
+    weak = problem.primary & (hi < problem.values + problem.upper - TOL)
+    if weak.any():  # LP-based sequential suppression for the primaries still exposed
+        method = "singletons+fast"
+        rest = CellProblem(values=problem.values, A=problem.A, primary=mask,
+                           upper=np.where(weak, problem.upper, 0.0), lower=problem.lower,
+                           cost=problem.cost)
+        grown, found = protect_fast(rest, deadline=deadline, with_witnesses=True)
+        mask = close_singletons(problem.A, _widen(grown, group), group, problem.cost, deadline)
+        # the pattern only grew, so every feasible point found so far stays feasible: the
+        # bounds proven stand, and the repair's deviations (checked here) prove the weak ones
+        hi = np.maximum(hi, _witnessed(problem, mask, found))
+        left = problem.primary & (hi < problem.values + problem.upper - TOL)
+        if left.any():
+            hi = np.maximum(hi, witness_audit(problem, mask, only=left, deadline=deadline))
+    return mask, hi, method
+
+
+def _check(deadline: float | None, step: str) -> None:
+    """TimeoutError naming the step when the deadline has passed."""
+    if deadline is not None and time.perf_counter() > deadline:
+        raise TimeoutError(step)
 
 
 def _witnessed(problem: CellProblem, suppressed: np.ndarray,

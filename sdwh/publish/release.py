@@ -48,6 +48,8 @@ SUPPLIER_NAMES = {
     "ahovoks": "AHOVOKS (qualifications)",
 }
 SEX_LABELS = {"M": "Men", "F": "Women", "T": "Total"}
+FALLBACK_NOTE = ("; tables whose secondary suppression overran SDWH_PUBLISH_TIME_BUDGET "
+                 "have every cell suppressed (fallback_tables), audited by LP too")
 
 
 def releases_dir(settings: Settings) -> Path:
@@ -160,11 +162,13 @@ def _cache_key(blocks: list[Block], params: RuleParams) -> str:
 
 
 def _protect_cached(blocks: list[Block], geo: GeoParents, params: RuleParams,
-                    cache: Path | None) -> Outcome:
+                    cache: Path | None, time_budget: float | None = None) -> Outcome:
     """Protection is deterministic, so an outcome is reused for unchanged tables.
 
     Only quarters whose cells changed (a new quarter, a revised delivery) are protected
-    again; the cache lives outside the releases and never changes a published byte.
+    again; the cache lives outside the releases and never changes a published byte. A
+    time-budget fallback depends on the machine's speed, not only on the cells: it is not
+    cached, so the next release tries the table again.
     """
     path = None
     if cache is not None:
@@ -174,8 +178,8 @@ def _protect_cached(blocks: list[Block], geo: GeoParents, params: RuleParams,
             return Outcome({k: np.array(v, dtype=bool) for k, v in doc["suppressed"].items()},
                            {k: np.array(v, dtype=bool) for k, v in doc["primary"].items()},
                            doc["rules"], doc["record"])
-    outcome = protect_cells(blocks, geo, params, LINKS)
-    if path is not None:
+    outcome = protect_cells(blocks, geo, params, LINKS, time_budget)
+    if path is not None and "fallback" not in outcome.record:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({
@@ -186,7 +190,8 @@ def _protect_cached(blocks: list[Block], geo: GeoParents, params: RuleParams,
     return outcome
 
 
-def _protect_job(job: tuple[list[Block], GeoParents, RuleParams, Path | None]) -> Outcome:
+def _protect_job(job: tuple[list[Block], GeoParents, RuleParams, Path | None, float | None]
+                 ) -> Outcome:
     """One independent table, in a worker process."""
     return _protect_cached(*job)
 
@@ -200,12 +205,14 @@ def worker_count(settings: Settings) -> int:
 
 def protect_all(ind_frames: dict[str, pd.DataFrame], geo: GeoParents, params: RuleParams,
                 progress: Callable[[int, int], None] | None = None,
-                cache: Path | None = None, workers: int = 1
+                cache: Path | None = None, workers: int = 1,
+                time_budget: float | None = None
                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Protect every independent table; per indicator: suppressed, primary, rules arrays.
 
     Tables are independent problems, so ``workers`` processes share them; results are
     collected in table order, so the release does not depend on the number of workers.
+    ``time_budget``: seconds per table before it falls back to suppressing all its cells.
     """
     result = {i: {"suppressed": np.zeros(len(f), dtype=bool),
                   "primary": np.zeros(len(f), dtype=bool),
@@ -219,7 +226,7 @@ def protect_all(ind_frames: dict[str, pd.DataFrame], geo: GeoParents, params: Ru
             groups.setdefault((family, *key), []).append((ind, idx))
     order = sorted(groups)
     jobs = [([Block(ind, ind_frames[ind.id].iloc[idx].reset_index(drop=True))
-              for ind, idx in groups[key]], geo, params, cache) for key in order]
+              for ind, idx in groups[key]], geo, params, cache, time_budget) for key in order]
     records = []
     with _executor(workers, len(jobs)) as pool:
         outcomes = pool.map(_protect_job, jobs) if pool else map(_protect_job, jobs)
@@ -369,7 +376,8 @@ def publish_release(settings: Settings, release: str, issued: date | None = None
     geo = GeoParents.from_seeds(settings.seeds_dir)
     protection, sdc_records = protect_all(frames, geo, params, progress,
                                           settings.root / "publish" / "sdc-cache",
-                                          worker_count(settings))
+                                          worker_count(settings),
+                                          settings.publish_time_budget or None)
 
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):  # left by a crashed run: never a release
@@ -404,7 +412,8 @@ def publish_release(settings: Settings, release: str, issued: date | None = None
                         formats.jsonstat(ind, table, labels, issued.isoformat(), release),
                         manifest)
             n_cells = len(rows)
-            meta = indicator_metadata(settings, ind, release, issued, table, prot, changes)
+            meta = indicator_metadata(settings, ind, release, issued, table, prot, changes,
+                                      _fallbacks(sdc_records, ind.id))
             _write_file(tmp, f"{d}/metadata.json", _json(meta), manifest)
             summary["indicators"][ind.id] = {
                 "cells": n_cells, "rows": len(table),
@@ -416,10 +425,14 @@ def publish_release(settings: Settings, release: str, issued: date | None = None
         _write_file(tmp, "sdc_audit.json", _compact_json(sdc_records), manifest)
         _write_file(tmp, "revisions.json", _json(all_revisions), manifest)
         summary["inputs_sha256"] = _frame_sha(frames)
+        fallbacks = [r["table"] for r in sdc_records if "fallback" in r]
         summary["sdc"] = {"rules": params.model_dump(mode="json"),
                           "method": "primary suppression (distinct persons below the "
                           "threshold, zero and complement cells) + secondary suppression, "
-                          "audited by LP", "tables": len(sdc_records),
+                          "audited by LP" + (FALLBACK_NOTE if fallbacks else ""),
+                          "tables": len(sdc_records),
+                          "time_budget_seconds_per_table": settings.publish_time_budget,
+                          "fallback_tables": fallbacks,
                           "audit_ok": all(r["audit_ok"] for r in sdc_records)}
         summary["revisions"] = len(all_revisions)
         summary["licence"] = LICENCE
@@ -437,10 +450,17 @@ def publish_release(settings: Settings, release: str, issued: date | None = None
     return summary
 
 
+def _fallbacks(records: list[dict[str, Any]], indicator_id: str) -> list[list[str]]:
+    """Tables of this indicator that fell back to suppressing every cell (time budget)."""
+    return [r["table"] for r in records if "fallback" in r and indicator_id in r["intervals"]]
+
+
 def indicator_metadata(settings: Settings, ind: Indicator, release: str, issued: date,
                        table: pd.DataFrame, prot: dict[str, Any],
-                       changes: list[dict[str, Any]]) -> dict[str, Any]:
+                       changes: list[dict[str, Any]],
+                       fallback_tables: list[list[str]] | None = None) -> dict[str, Any]:
     """Definition, unit, population, sources with reference dates, methods and quality."""
+    fallback_tables = fallback_tables or []
     return {
         "id": ind.id, "title": ind.title, "title_nl": ind.title_nl,
         "description": ind.description, "population": ind.population,
@@ -453,7 +473,9 @@ def indicator_metadata(settings: Settings, ind: Indicator, release: str, issued:
                      for m in ind.measures],
         "methodology": ind.methodology,
         "sources": source_quality(settings, ind, release),
-        "sdc": {"method": "primary + secondary cell suppression (disclosure/), LP audit",
+        "sdc": {"method": "primary + secondary cell suppression (disclosure/), LP audit"
+                + (FALLBACK_NOTE if fallback_tables else ""),
+                "fallback_tables": fallback_tables,
                 "threshold_distinct_persons": settings.publish_threshold,
                 "protected_counts": [t.id for t in ind.protected],
                 "primary_cells": int(prot["primary"].sum()),

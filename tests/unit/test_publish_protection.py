@@ -168,3 +168,82 @@ def test_closing_singletons_leaves_no_relation_with_one_suppressed_member() -> N
     hidden = abs(problem.A) @ out.astype(float)
     assert not (hidden == 1).any()
     assert (out[::2] == out[1::2]).all()  # whole groups
+
+
+def education_cells() -> pd.DataFrame:
+    """One NWWZ quarter (numbers of the 3,000-person warehouse, 2025Q3): 'unknown' is small.
+
+    Its three count tables order the other education levels differently: the fewest NWWZ
+    are 'high' (12), the smallest labour force and the fewest working are 'low' (55, 27).
+    """
+    rows = [("total", "total", 64, 920), ("sex", "F", 43, 465), ("sex", "M", 21, 455),
+            ("education_level", "high", 12, 63), ("education_level", "low", 28, 55),
+            ("education_level", "medium", 22, 64), ("education_level", "unknown", 2, 738)]
+    frame = pd.DataFrame(rows, columns=["breakdown", "category", "numerator", "denominator"])
+    frame["quarter"] = "2025Q3"
+    frame["n_persons_numerator"] = frame["numerator"]
+    frame["n_persons_denominator"] = frame["denominator"]
+    return frame
+
+
+def test_one_partner_closes_a_small_cell_in_every_count_table() -> None:
+    """Regression: closing all lone relations at once suppressed 'low' as well.
+
+    'unknown' (2 NWWZ) is lone in three relations, one per count table; their cheapest
+    partners are 'high' (NWWZ) and 'low' (labour force, working). Closed one relation at a
+    time, 'high' closes all three; that pattern is proven safe by the exact audit, so the
+    extra cell was a pure loss of published information.
+    """
+    cells = education_cells()
+    out = protect_cells([Block(indicator("nwwz"), cells)], GEO, PARAMS)
+    suppressed = set(cells.loc[out.suppressed["nwwz"], "category"])
+    assert suppressed == {"unknown", "high"}
+    problem, index = build_joint_problem([Block(indicator("nwwz"), cells)], GEO, PARAMS)
+    assert audit(problem, out.suppressed["nwwz"][index["cell"].to_numpy()]).ok
+
+
+def close_by_scanning(A: sparse.csr_matrix, suppressed: np.ndarray, group: np.ndarray,
+                      cost: np.ndarray) -> np.ndarray:
+    """Reference: scan every relation in order, sweep after sweep, until nothing changes."""
+    out = suppressed.copy()
+    A = A.tocsr().sorted_indices()
+    changed = True
+    while changed:
+        changed = False
+        for r in range(A.shape[0]):
+            m = A.indices[A.indptr[r]:A.indptr[r + 1]]
+            if len(m) > 1 and out[m].sum() == 1:
+                open_ = m[~out[m]]
+                out[group == group[open_[np.argmin(cost[open_])]]] = True
+                changed = True
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_singleton_closing_equals_scanning_every_relation(seed: int) -> None:
+    """The worklist visits only relations that changed, and finds the same pattern."""
+    problem = two_tables(seed)
+    rng = np.random.default_rng(seed)
+    n = len(problem.values)
+    group = rng.permutation(n) // (1 + seed % 3)  # cells of 1 to 3 variables
+    cost = rng.integers(1, 5, size=n).astype(float)  # ties: the lowest column joins
+    start = _widen(rng.random(n) < 0.1, group)
+    out = close_singletons(problem.A, start, group, cost)
+    assert (out == close_by_scanning(problem.A, start, group, cost)).all()
+    assert not ((abs(problem.A) @ out.astype(float)) == 1).any()
+
+
+def test_a_table_over_its_time_budget_has_every_cell_suppressed_and_proven() -> None:
+    cells = nwwz_cells()
+    out = protect_cells([Block(indicator("nwwz"), cells)], GEO, PARAMS, time_budget=1e-9)
+    assert out.suppressed["nwwz"].all()
+    assert out.record["method"] == "suppress_all" and "time budget" in out.record["fallback"]
+    iv = out.record["intervals"]
+    assert iv["value"] and all(b is None or b >= v + u - 1e-6 for b, v, u in zip(
+        iv["intruder_upper_at_least"], iv["value"], iv["required_upper"], strict=True))
+    problem, _ = build_joint_problem([Block(indicator("nwwz"), cells)], GEO, PARAMS)
+    assert audit(problem, np.ones(len(problem.values), dtype=bool)).ok
+    # a generous budget changes nothing
+    assert (protect_cells([Block(indicator("nwwz"), cells)], GEO, PARAMS, time_budget=60)
+            .suppressed["nwwz"] == protect_cells([Block(indicator("nwwz"), cells)], GEO,
+                                                 PARAMS).suppressed["nwwz"]).all()
