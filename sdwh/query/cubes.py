@@ -33,7 +33,13 @@ from sdwh.config import Settings
 from sdwh.errors import SdwhError
 from sdwh.query.cellkeys import MODULUS, hmac_pads, record_key_sql
 from sdwh.query.keys import cellkey_secret, key_id
-from sdwh.query.products import PRODUCTS_FILE, Catalogue, column_name, load_catalogue
+from sdwh.query.products import (
+    PRODUCTS_FILE,
+    QUARTER_PLACEHOLDERS,
+    Catalogue,
+    column_name,
+    load_catalogue,
+)
 from sdwh.query.tablebuilder import TableRequest, build_table, cube_navigator
 
 PUBLISHED_FILE = Path(__file__).with_name("published.yml")
@@ -86,7 +92,33 @@ def _configure(con: duckdb.DuckDBPyConnection, settings: Settings, tmp_dir: Path
 QUARTER = re.compile(r"^[0-9]{4}Q[1-4]$")
 
 
-def _product_select(product: Any, quarter: str | None = None) -> str:
+def previous_quarter(quarter: str) -> str:
+    """The calendar quarter before ``quarter`` ('2025Q1' → '2024Q4')."""
+    year, number = int(quarter[:4]), int(quarter[5])
+    return f"{year - 1}Q4" if number == 1 else f"{year}Q{number - 1}"
+
+
+def _checked_quarter(quarter: str) -> str:
+    if not QUARTER.match(quarter):
+        raise SdwhError(f"The warehouse has a quarter '{quarter[:40]}' that is not YYYYQn.",
+                        "Check the thematic panel's quarter column.")
+    return quarter
+
+
+def render_source(product: Any, quarter: str | None, first_quarter: str | None) -> str:
+    """The product's source with its quarter placeholders replaced by checked literals."""
+    if quarter is None or first_quarter is None:
+        return product.source
+    values = {"{quarter}": quarter, "{previous_quarter}": previous_quarter(quarter),
+              "{first_quarter}": first_quarter}
+    source = product.source
+    for placeholder in QUARTER_PLACEHOLDERS:
+        source = source.replace(placeholder, f"'{_checked_quarter(values[placeholder])}'")
+    return source
+
+
+def _product_select(product: Any, quarter: str | None = None,
+                    first_quarter: str | None = None) -> str:
     """The finest cells of a product (of one quarter, when given): per measure the count of
     persons and the sum of their record keys."""
     cols = [f"coalesce(CAST({expr} AS VARCHAR), '{UNKNOWN}') AS \"{name}\""
@@ -99,12 +131,11 @@ def _product_select(product: Any, quarter: str | None = None) -> str:
     order = ", ".join(str(i + 1) for i in range(len(cols)))
     where = ""
     if quarter is not None:
-        if not QUARTER.match(quarter):
-            raise SdwhError(f"The warehouse has a quarter '{quarter[:40]}' that is not YYYYQn.",
-                            "Check the thematic panel's quarter column.")
-        where = f" WHERE ({product.dimension('quarter').levels[0].expr}) = '{quarter}'"
+        where = (f" WHERE ({product.dimension('quarter').levels[0].expr}) = "
+                 f"'{_checked_quarter(quarter)}'")
+    source = render_source(product, quarter, first_quarter or quarter)
     return (f"SELECT {', '.join(cols)}, {', '.join(aggs)} "
-            f"FROM ({product.source}) AS src INNER JOIN person_keys AS k USING (person_id)"
+            f"FROM ({source}) AS src INNER JOIN person_keys AS k USING (person_id)"
             f"{where} GROUP BY ALL ORDER BY {order}")
 
 
@@ -116,15 +147,15 @@ def _product_sql(product: Any) -> str:
 def _build_cube(con: duckdb.DuckDBPyConnection, product: Any, quarters: list[str],
                 step: Callable[[str], None]) -> None:
     """The cube one quarter at a time: a cell lies in one quarter, so the chunks are exact and
-    disjoint, and each join and aggregation holds one quarter of the panel in memory (the
-    transitions join of two 140 M-row relations at once would spill)."""
+    disjoint, and each join and aggregation holds one or two quarters of the panel in memory
+    (the transitions join of two 140 M-row relations at once would spill)."""
     if not product.by_quarter:
         step(f"cube {product.id}")
         con.execute(_product_sql(product))
         return
     for i, quarter in enumerate(quarters):
         step(f"cube {product.id} {quarter} ({i + 1}/{len(quarters)})")
-        select = _product_select(product, quarter)
+        select = _product_select(product, quarter, quarters[0])
         con.execute(f"CREATE TABLE {product.cube_table} AS {select}" if i == 0
                     else f"INSERT INTO {product.cube_table} {select}")
 

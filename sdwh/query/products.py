@@ -20,6 +20,8 @@ from sdwh.errors import SdwhError
 
 PRODUCTS_FILE = Path(__file__).with_name("products.yml")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+#: Placeholders a product source may use; the cube build replaces them per quarter.
+QUARTER_PLACEHOLDERS = ("{quarter}", "{previous_quarter}", "{first_quarter}")
 
 
 class _Frozen(BaseModel):
@@ -87,8 +89,8 @@ class Product(_Frozen):
     derived: tuple[Derived, ...] = ()
     disclosure: DisclosureRules = DisclosureRules()
     rollups: tuple[tuple[str, ...], ...] = ()
-    #: Build the cube one quarter at a time (bounded memory); off for a source that compares
-    #: quarters itself, which a per-quarter filter cannot narrow and would recompute per quarter.
+    #: Build the cube one quarter at a time (bounded memory; the source may name the quarter
+    #: with the placeholders of ``QUARTER_PLACEHOLDERS``); off: one statement over all quarters.
     by_quarter: bool = True
 
     @model_validator(mode="after")
@@ -104,6 +106,9 @@ class Product(_Frozen):
             if "quarter" not in r or not set(r) < set(ids):
                 raise ValueError(f"product {self.id}: rollup {list(r)} must name some of the "
                                  "product's dimensions, quarter included")
+        if not self.by_quarter and any(p in self.source for p in QUARTER_PLACEHOLDERS):
+            raise ValueError(f"product {self.id}: a source with quarter placeholders needs "
+                             "by_quarter: true")
         measures = {m.id for m in self.measures}
         for d in self.derived:
             if not {d.numerator, d.denominator} <= measures:
