@@ -118,8 +118,8 @@ def _read_all(folder: Path, manifest: Manifest, contract: Contract) -> tuple[pa.
             raise DeliveryRejected(str(path), "row_count",
                                    f"the file has {found} data rows, the manifest says "
                                    f"{declared.rows}", "Resend the complete file.")
-        tables.append(result.table.add_column(0, "_file", pa.array(
-            [declared.name] * result.table.num_rows, pa.string())))
+        tables.append(result.table.add_column(0, "_file", pa.repeat(
+            pa.scalar(declared.name, pa.string()), result.table.num_rows)))
         bad += [(declared.name, line) for line in result.bad_lines]
     table = pa.concat_tables(tables)
     return table.add_column(0, "_seq", pa.array(np.arange(table.num_rows, dtype=np.int64))), bad

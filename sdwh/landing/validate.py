@@ -39,7 +39,9 @@ def find_failures(con: duckdb.DuckDBPyConnection, contract: Contract, period: st
 
     Duplicate checks need windows over whole rows, which cost more than all other rules
     together; they run only on rows whose row or key hash occurs twice (hash equality is a
-    cheap pre-filter, the windows then compare the real values).
+    cheap pre-filter, the windows then compare the real values). The hashes are kept in a
+    narrow table (sequence number and two hashes): materialising whole rows for the
+    repeated reads cost more than scanning the registered Arrow table again.
     """
     rules = [(c.name, column_rule(c, period, units.get(c.name), lists, prechecked))
              for c in contract.columns]
@@ -52,14 +54,14 @@ def find_failures(con: duckdb.DuckDBPyConnection, contract: Contract, period: st
     any_rule = ", ".join(q(f"_r{i}") for i in range(len(rules)))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE failed AS
-        WITH hashed AS (SELECT *, {dup.row_hash} AS _h, {dup.key_hash} AS _hk FROM src),
+        WITH hashed AS (SELECT _seq, {dup.row_hash} AS _h, {dup.key_hash} AS _hk FROM src),
         candidates AS (
-            SELECT * FROM hashed
+            SELECT _seq FROM hashed
             WHERE _h IN (SELECT _h FROM hashed GROUP BY _h HAVING count(*) > 1)
                OR _hk IN (SELECT _hk FROM hashed GROUP BY _hk HAVING count(*) > 1)),
         dups AS (SELECT _seq, {dup.repeat} AS _dup_row, {dup.clash} AS _dup_key
-                 FROM candidates),
-        ruled AS (SELECT h.*, d._dup_row, d._dup_key FROM hashed h LEFT JOIN dups d USING (_seq))
+                 FROM src WHERE _seq IN (SELECT _seq FROM candidates)),
+        ruled AS (SELECT s.*, d._dup_row, d._dup_key FROM src s LEFT JOIN dups d USING (_seq))
         SELECT _seq, _file, _row,
                list_filter([{failures}], lambda x: x.rule IS NOT NULL) AS _failures
         FROM (SELECT *, {named} FROM ruled)

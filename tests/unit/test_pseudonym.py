@@ -44,6 +44,22 @@ def test_cache_hashes_other_values_row_by_row():
     assert got == [None if v is None else pseudonymise(v, key) for v in values]
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.binary(min_size=16, max_size=80),
+       st.lists(st.lists(numbers, max_size=40), min_size=1, max_size=4))
+def test_new_numbers_hashed_in_duckdb_equal_the_reference(key, batches):
+    import sdwh.ttp.pseudonym as module
+
+    old, module.SQL_HMAC_FROM = module.SQL_HMAC_FROM, 1  # every batch takes the SQL path
+    try:
+        cache = PseudonymCache(key)
+        for batch in batches:
+            sliced = pa.array(["00000000000", *batch]).slice(1)
+            assert cache.pseudonyms(sliced).to_pylist() == [pseudonymise(v, key) for v in batch]
+    finally:
+        module.SQL_HMAC_FROM = old
+
+
 def test_cache_shared_by_threads_gives_the_reference():
     key = b"t" * 32
     batches = [[f"{(i * 7919 + j * 104729) % 10**11:011d}" for j in range(3000)]
