@@ -10,16 +10,21 @@ place, then ``extracts/current`` is switched to it. A crash leaves the previous 
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from queue import Full, Queue
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -40,6 +45,9 @@ from sdwh.projects.population import check_population, columns_of
 from sdwh.projects.registry import Registry, project_dir
 from sdwh.ttp.pseudonym import PSEUDONYM_HEX, hmac_sql
 from sdwh.warehouse.project import warehouse_paths
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MANIFEST = "extract.json"
 RISK_REPORT = "risk_report.json"
@@ -72,18 +80,26 @@ def make_extract(settings: Settings, project_id: str, actor: str,
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            with _open_warehouse(database, settings, root / f".spill-{os.getpid()}") as con:
-                tables = {}
-                steps: dict[str, float] = {}  # seconds per dataset and step (benchmarks)
+            tables: dict[str, dict[str, Any]] = {}
+            steps: dict[str, float] = {}  # seconds per dataset and step (benchmarks)
+            # The risk of a dataset is measured on a second thread while its file is
+            # synced and checksummed and the next dataset is extracted.
+            with _open_warehouse(database, settings, root / f".spill-{os.getpid()}") as con, \
+                    ThreadPoolExecutor(1, thread_name_prefix="extract-risk") as pool:
+                measured = {}
                 for dataset in project.datasets:
                     _say(progress, f"extracting {dataset} …")
-                    tables[dataset] = _extract_table(con, project, dataset, key, tmp)
-                    steps[dataset] = round(time.perf_counter() - started - sum(
-                        steps.values()), 2)
-            _say(progress, "measuring microdata risk …")
-            risk = risk_report(tmp, tables)
-            steps["risk_report"] = round(time.perf_counter() - started - sum(
-                steps.values()), 2)
+                    begun, phases = time.perf_counter(), {}
+                    tables[dataset], last = _extract_table(con, project, dataset, key, tmp,
+                                                           phases)
+                    measured[dataset] = pool.submit(dataset_risk, tables[dataset], last)
+                    _seal(tmp / tables[dataset]["file"], tables[dataset])
+                    steps[dataset] = round(time.perf_counter() - begun, 2)
+                    steps |= {f"{dataset}:{k}": round(v, 2) for k, v in phases.items()}
+                _say(progress, "measuring microdata risk …")
+                begun = time.perf_counter()
+                risk = risk_report({name: job.result() for name, job in measured.items()})
+                steps["risk_report"] = round(time.perf_counter() - begun, 2)
             _write_json(tmp / RISK_REPORT, risk)
             manifest = {
                 "project": project_id, "extract_id": extract_id,
@@ -138,7 +154,10 @@ def verify_extract(extract: Path) -> list[str]:
 
 
 def _extract_table(con: duckdb.DuckDBPyConnection, project: Project, dataset: str,
-                   key: bytes, out: Path) -> dict[str, Any]:
+                   key: bytes, out: Path, phases: dict[str, float] | None = None
+                   ) -> tuple[dict[str, Any], _LastPeriod]:
+    """Write one dataset's file; returns its manifest entry (without checksum, see
+    ``_seal``) and the rows its risk is measured on."""
     available = _columns(con, dataset)
     columns = selected_columns(dataset, available, project.variables)
     missing = sorted({v.rpartition(".")[2] for v in project.variables
@@ -161,92 +180,224 @@ def _extract_table(con: duckdb.DuckDBPyConnection, project: Project, dataset: st
     where = " and ".join(conditions) or "true"
     target = out / f"{dataset}.parquet"
     try:
-        rows, persons = _copy_pseudonymised(con, dataset, columns, where, period, key, target)
+        rows, persons, last = _copy_pseudonymised(con, dataset, columns, where, period, key,
+                                                  target, phases=phases)
     except duckdb.Error as err:  # the SQL holds the key's pads: never show it
         raise SdwhError(f"Extracting {dataset} failed ({type(err).__name__}).",
                         "Check the warehouse with `sdwh build`; the statement is not shown "
                         "because it contains key material.") from None
-    _fsync(target)
     return {"file": target.name, "rows": rows, "persons": persons,
-            "columns": columns, "period_column": period, "sha256": _sha256(target),
-            "bytes": target.stat().st_size}
+            "columns": columns, "period_column": period}, last
+
+
+def _seal(path: Path, table: dict[str, Any]) -> None:
+    """Sync a written file and record its checksum and size in its manifest entry."""
+    _fsync(path)
+    table["sha256"] = _sha256(path)
+    table["bytes"] = path.stat().st_size
 
 
 def _copy_pseudonymised(con: duckdb.DuckDBPyConnection, dataset: str, columns: list[str],
-                        where: str, period: str | None, key: bytes, target: Path
-                        ) -> tuple[int, int]:
-    """Write the slice to ``target`` with project pseudonyms; returns (rows, persons).
+                        where: str, period: str | None, key: bytes, target: Path,
+                        join_on_hash: bool = True, phases: dict[str, float] | None = None
+                        ) -> tuple[int, int, _LastPeriod]:
+    """Write the slice to ``target`` with project pseudonyms; returns (rows, persons, the
+    quasi-identifiers of the rows in the last period, for the risk report).
 
     A person has many rows (one per quarter), so the HMAC is computed once per distinct
     person (8× fewer than per row on the panel) and each person numbered in the order of
     their project pseudonym. DuckDB joins the rows to that number only and sorts by it and
     the period; the 32-character pseudonym is put back while writing (a lookup by number),
-    so the sort does not carry it. The order is total (every thematic dataset has one row
-    per person × period, tested in dbt), and the file is written here in row groups of
-    exactly ``ROW_GROUP`` rows (DuckDB's parallel writer cuts them only approximately, which
-    changed the bytes between runs): the same warehouse and key give a byte-identical file.
-    The order is also the project's own random order: the warehouse's row order (by
-    warehouse pseudonym or load order) would let two projects' files be lined up person by
-    person.
+    so the sort does not carry it. The join is on a 64-bit hash of the warehouse pseudonym
+    when no two persons of the slice share one (checked; else on the pseudonym itself),
+    which halves its cost. The order is total (every thematic dataset has one row per
+    person × period, tested in dbt), and the file is written here in row groups of exactly
+    ``ROW_GROUP`` rows (DuckDB's parallel writer cuts them only approximately, which changed
+    the bytes between runs): the same warehouse and key give a byte-identical file. The
+    order is also the project's own random order: the warehouse's row order (by warehouse
+    pseudonym or load order) would let two projects' files be lined up person by person.
     """
     source = f"(select * from thematic.{dataset} where {where})"
+    last = _LastPeriod(period, [c for c in columns if c in QUASI_IDENTIFIERS])
+    clock = _Clock(phases)
     if PERSON_COLUMN not in columns:  # no person in it: nothing to pseudonymise
         names = ", ".join(f'"{c}"' for c in columns)
         reader = con.sql(f"select {names} from {source} order by all"
                          ).to_arrow_reader(ROW_GROUP)
-        return _write_parquet(reader, target, None, columns), 0
-    con.execute("create or replace temp table extract_persons as "
-                f"select person_id, {hmac_sql('person_id', key)} as pid from "
-                f"(select distinct {PERSON_COLUMN} as person_id from {source})")
+        rows = _write_parquet(_recut(reader, None, columns, last, clock), reader.schema, target,
+                              clock)
+        return rows, 0, last
     try:
-        pseudonyms = _fixed_width(con.sql("select pid from extract_persons order by pid")
-                                  .to_arrow_table().column(0))
-        con.execute("create or replace temp table extract_ranks as select person_id, "
-                    "(row_number() over (order by pid))::integer - 1 as rank "
-                    "from extract_persons")
-        con.execute("drop table extract_persons")
+        con.execute(
+            "create or replace temp table extract_persons as select person_id, "
+            "hash(person_id) as h, pid, (row_number() over (order by pid))::integer - 1 "
+            f"as rank from (select person_id, {hmac_sql('person_id', key)} as pid from "
+            f"(select distinct {PERSON_COLUMN} as person_id from {source}))")
+        pseudonyms = _by_rank(con.sql("select rank, pid from extract_persons").to_arrow_table())
+        clock.lap("persons")
+        distinct_hashes = con.execute("select count(distinct h) = count(*) from "
+                                      "extract_persons").fetchall()[0][0]
+        on = (f"hash(d.{PERSON_COLUMN}) = m.h" if join_on_hash and distinct_hashes
+              else f"d.{PERSON_COLUMN} = m.person_id")
         inner = ", ".join(f'd."{c}"' for c in columns if c != PERSON_COLUMN)
         order = "m.rank" + (f', d."{period}"' if period else "")
-        reader = con.sql(
-            f"select m.rank, {inner} from {source} d join extract_ranks m "
-            f"on d.{PERSON_COLUMN} = m.person_id order by {order}").to_arrow_reader(ROW_GROUP)
-        rows = _write_parquet(reader, target, pseudonyms, columns)
+        reader = con.sql(f"select m.rank, {inner} from {source} d join extract_persons m "
+                         f"on {on} order by {order}").to_arrow_reader(ROW_GROUP)
+        schema = pa.schema([pa.field(PERSON_COLUMN, pa.string()) if c == PERSON_COLUMN
+                            else reader.schema.field(c) for c in columns])
+        rows = _write_parquet(_recut(reader, pseudonyms, columns, last, clock), schema, target,
+                              clock)
     finally:
         con.execute("drop table if exists extract_persons")
-        con.execute("drop table if exists extract_ranks")
-    return rows, len(pseudonyms)
+    return rows, len(pseudonyms), last
 
 
-def _write_parquet(reader: pa.RecordBatchReader, target: Path, pseudonyms: np.ndarray | None,
-                   columns: list[str]) -> int:
-    """Stream ``reader`` into a zstd Parquet file in row groups of exactly ``ROW_GROUP`` rows;
-    with ``pseudonyms``, its first column (person numbers) becomes ``person_id``."""
+def _by_rank(ranked: pa.Table) -> np.ndarray:
+    """Project pseudonyms (``S32``) indexed by their rank, from unordered (rank, pid) rows."""
+    ranks = ranked.column(0).to_numpy()
+    pseudonyms = np.empty(len(ranks), f"S{PSEUDONYM_HEX}")
+    pseudonyms[ranks] = _fixed_width(ranked.column(1))
+    return pseudonyms
+
+
+def _recut(reader: pa.RecordBatchReader, pseudonyms: np.ndarray | None, columns: list[str],
+           last: _LastPeriod, clock: _Clock) -> Iterator[pa.RecordBatch]:
+    """The reader's rows as the file's row groups: exactly ``ROW_GROUP`` rows each, with
+    ``pseudonyms``, the first column (person numbers) becomes ``person_id``."""
+    for batch in _exact_batches(reader, ROW_GROUP):
+        if clock.marks.get("sorted") is None:
+            clock.lap("sorted")
+        if pseudonyms is not None:
+            ranks = batch.column(0).to_numpy(zero_copy_only=False)
+            person = _as_strings(pseudonyms[ranks])
+            rest = dict(zip(batch.schema.names[1:], batch.columns[1:], strict=True))
+            batch = pa.RecordBatch.from_arrays(
+                [person if c == PERSON_COLUMN else rest[c] for c in columns], names=columns)
+        last.add(batch)
+        yield _coded(batch)
+
+
+def _coded(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """String columns (not the pseudonym) as dictionaries in order of first appearance.
+
+    That is the dictionary pyarrow's encoder builds itself, so the file does not change,
+    but the hashing is done here, on the preparing thread, not on the encoding one. The
+    pseudonyms are left alone: their dictionary outgrows the page limit and falls back to
+    plain encoding, which would then differ.
+    """
+    import pyarrow.compute as pc
+
+    return pa.RecordBatch.from_arrays(
+        [pc.dictionary_encode(column) if _is_text(column.type) and name != PERSON_COLUMN
+         else column for name, column in zip(batch.schema.names, batch.columns, strict=True)],
+        schema=_coded_schema(batch.schema))
+
+
+def _coded_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([field.with_type(pa.dictionary(pa.int32(), field.type))
+                      if _is_text(field.type) and field.name != PERSON_COLUMN else field
+                      for field in schema], metadata=schema.metadata)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _write_parquet(batches: Iterator[pa.RecordBatch], schema: pa.Schema, target: Path,
+                   clock: _Clock | None = None) -> int:
+    """Write ``batches`` (one row group each) to a zstd Parquet file; returns the rows.
+
+    pyarrow encodes a file on one thread, so the batches are prepared (DuckDB's fetch, the
+    re-cut, the pseudonym lookup) on a second thread while this one encodes: the two
+    overlap, and the file is the same as when done in turn (each row group is built whole
+    before it is written).
+    """
     import pyarrow.parquet as pq
 
-    writer, rows = None, 0
-    try:
-        for batch in _exact_batches(reader, ROW_GROUP):
-            if pseudonyms is not None:
-                ranks = batch.column(0).to_numpy(zero_copy_only=False)
-                person = _as_strings(pseudonyms[ranks])
-                rest = dict(zip(batch.schema.names[1:], batch.columns[1:], strict=True))
-                batch = pa.RecordBatch.from_arrays(
-                    [person if c == PERSON_COLUMN else rest[c] for c in columns], names=columns)
-            if writer is None:
-                writer = pq.ParquetWriter(target, batch.schema, compression="zstd")
+    rows = 0
+    # The batches arrive with dictionary-coded strings (see _coded); the file declares the
+    # plain schema, as pyarrow itself records it (base64 of the serialised Arrow schema).
+    with _ahead(batches, depth=2, clock=clock) as prepared, \
+            pq.ParquetWriter(target, _coded_schema(schema), compression="zstd",
+                             store_schema=False) as writer:
+        writer.add_key_value_metadata(
+            {"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())})
+        for batch in prepared:
+            begun = time.perf_counter()
             writer.write_batch(batch, row_group_size=ROW_GROUP)
             rows += batch.num_rows
-        if writer is None:  # no rows: still a valid, empty file with the columns
-            schema = reader.schema if pseudonyms is None else pa.schema(
-                [pa.field(PERSON_COLUMN, pa.string()), *list(reader.schema)[1:]])
-            writer = pq.ParquetWriter(target, schema, compression="zstd")
-    finally:
-        if writer is not None:
-            writer.close()
+            if clock is not None:
+                clock.add("encoding", time.perf_counter() - begun)
+    if clock is not None:
+        clock.lap("written")
     return rows
 
 
-def _exact_batches(reader: pa.RecordBatchReader, size: int):
+class _Clock:
+    """Seconds per phase of one dataset's extract, for benchmarks (``steps`` in the result).
+
+    ``lap`` records the time since the previous lap; ``add`` sums a busy time."""
+
+    def __init__(self, phases: dict[str, float] | None) -> None:
+        self.marks = phases if phases is not None else {}
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.marks[name] = now - self.last
+        self.last = now
+
+    def add(self, name: str, seconds: float) -> None:
+        self.marks[name] = self.marks.get(name, 0.0) + seconds
+
+
+@contextmanager
+def _ahead(items: Iterator[Any], depth: int, clock: _Clock | None = None
+           ) -> Iterator[Iterator[Any]]:
+    """Iterate ``items`` on a worker thread, up to ``depth`` ahead of the consumer; the
+    worker's exception is raised in the consumer, and leaving early stops the worker."""
+    done = object()
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            while True:
+                begun = time.perf_counter()
+                item = next(items, done)
+                if clock is not None:
+                    clock.add("preparing", time.perf_counter() - begun)
+                if item is done or not put(item):
+                    break
+            put(done)
+        except BaseException as err:  # handed to the consumer
+            put(err)
+
+    def consume() -> Iterator[Any]:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    worker = threading.Thread(target=work, name="extract-prepare", daemon=True)
+    worker.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _exact_batches(reader: pa.RecordBatchReader, size: int) -> Iterator[pa.RecordBatch]:
     """The reader's rows re-cut into batches of exactly ``size`` rows (the last: the rest)."""
     held: list[pa.RecordBatch] = []
     count = 0
@@ -261,6 +412,42 @@ def _exact_batches(reader: pa.RecordBatchReader, size: int):
             count = rest.num_rows
     if count:
         yield pa.Table.from_batches(held).combine_chunks().to_batches()[0]
+
+
+class _LastPeriod:
+    """The quasi-identifiers of the rows in the latest period seen, in file order: what the
+    risk report measures, gathered while the file is written instead of read back."""
+
+    def __init__(self, period: str | None, keys: list[str]) -> None:
+        self.period, self.keys = period, keys
+        self.at: Any = None
+        self.parts: list[pa.RecordBatch] = []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if not self.keys or not batch.num_rows:
+            return
+        if self.period is None:
+            self.parts.append(batch.select(self.keys))
+            return
+        import pyarrow.compute as pc
+
+        values = batch.column(self.period)
+        latest = pc.max(values).as_py()
+        if latest is None:
+            return
+        if self.at is None or latest > self.at:
+            self.at, self.parts = latest, []
+        self.parts.append(batch.select(self.keys).filter(pc.equal(values, self.at)))
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as pandas, strings as categoricals (factorised once, not per value)."""
+        import pandas as pd
+
+        table = pa.Table.from_batches(self.parts).combine_chunks()
+        return pd.DataFrame({
+            k: (col.dictionary_encode() if pa.types.is_string(col.type)
+                or pa.types.is_large_string(col.type) else col).to_pandas()
+            for k, col in zip(table.column_names, table.columns, strict=True)})
 
 
 def _as_strings(picked: np.ndarray) -> pa.Array:
@@ -299,34 +486,29 @@ def _columns(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
 # ---------------------------------------------------------------------- risk report
 
 
-def risk_report(folder: Path, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """sdcMicro-style risk of each dataset's quasi-identifiers, per person in one period.
+def dataset_risk(table: dict[str, Any], last: _LastPeriod) -> dict[str, Any]:
+    """sdcMicro-style risk of one dataset's quasi-identifiers, per person in one period.
 
     The unit is a person in the last quarter of the extract (a panel has one row per person
     and quarter; risk is about recognising a person from the combination of their keys).
+    The rows are those of the written file in that period, in file order.
     """
     from disclosure.microdata import measure_risk
 
+    keys = last.keys
+    if not keys or not table["rows"] or not last.parts:
+        return {"keys": keys, "skipped": "no quasi-identifiers" if not keys else "no rows"
+                if not table["rows"] else "no period"}
+    result = measure_risk(last.frame(), keys)
+    return {"keys": keys, "period": last.at, **result.summary()}
+
+
+def risk_report(datasets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The extract's risk report: each dataset's :func:`dataset_risk` and a summary."""
     report: dict[str, Any] = {"method": "disclosure.microdata.measure_risk (sdcMicro "
-                              "semantics, no sampling weights: risk = 1/fk)", "datasets": {}}
-    con = duckdb.connect()
-    for name, table in tables.items():
-        keys = [c for c in table["columns"] if c in QUASI_IDENTIFIERS]
-        if not keys or not table["rows"]:
-            report["datasets"][name] = {"keys": keys, "skipped": "no quasi-identifiers"
-                                        if not keys else "no rows"}
-            continue
-        path = folder / table["file"]
-        period = table["period_column"]
-        where, at = "true", None
-        if period:
-            at = con.execute(f'select max("{period}") from read_parquet(\'{path}\')').fetchone()[0]
-            where = f"\"{period}\" = '{at}'"
-        cols = ", ".join(f'"{k}"' for k in keys)
-        df = con.execute(f"select {cols} from read_parquet('{path}') where {where}").df()
-        result = measure_risk(df, keys)
-        report["datasets"][name] = {"keys": keys, "period": at, **result.summary()}
-    measured = [d for d in report["datasets"].values() if "n" in d]
+                              "semantics, no sampling weights: risk = 1/fk)",
+                              "datasets": datasets}
+    measured = [d for d in datasets.values() if "n" in d]
     report["summary"] = {
         "datasets_measured": len(measured),
         "max_global_risk_pct": max((d["global_risk_pct"] for d in measured), default=0.0),

@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from sdwh.audit.log import audit_log
@@ -251,3 +252,48 @@ def test_getting_started_notebook_runs_on_the_extract(built, extract_a, monkeypa
         assert (tmp_path / "outputs" / "persons_by_quarter.csv.sdwh-query.json").is_file()
     finally:
         project.reset()
+
+
+def test_row_groups_are_cut_exactly_and_both_join_paths_write_the_same_file(
+        built, extract_a, monkeypatch, tmp_path):
+    """Small row groups exercise the re-cut and the writer's second thread; the join on a
+    hash of the warehouse pseudonym must give the file the join on the pseudonym gives."""
+    import sdwh.projects.extract as ex
+
+    table = extract_a["tables"][PANEL]
+    monkeypatch.setattr(ex, "ROW_GROUP", 997)
+    con = duckdb.connect(str(built.root / "warehouse" / "sdwh.duckdb"), read_only=True)
+    files = {}
+    try:
+        for on_hash in (True, False):
+            target = tmp_path / f"hash-{on_hash}.parquet"
+            rows, persons, _ = ex._copy_pseudonymised(
+                con, PANEL, table["columns"], "quarter between '2025Q1' and '2025Q4'",
+                "quarter", project_key(built, "panel-a"), target, join_on_hash=on_hash)
+            assert (rows, persons) == (table["rows"], table["persons"])
+            files[on_hash] = target
+    finally:
+        con.close()
+    assert files[True].read_bytes() == files[False].read_bytes()
+    meta = pq.ParquetFile(files[True]).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert len(sizes) > 5 and set(sizes[:-1]) == {997} and 0 < sizes[-1] <= 997
+    assert sum(sizes) == table["rows"]
+    written = pq.read_table(Path(extract_a["path"]) / table["file"])
+    assert pq.read_table(files[True]).equals(written)  # same rows, same order
+
+
+def test_risk_report_equals_the_risk_of_the_files_last_quarter(built, extract_a):
+    """The report is measured while writing; it must equal measuring the written file."""
+    from disclosure.microdata import measure_risk
+
+    folder = Path(extract_a["path"])
+    report = json.loads((folder / "risk_report.json").read_text())["datasets"][PANEL]
+    path = folder / extract_a["tables"][PANEL]["file"]
+    keys = report["keys"]
+    last = duckdb.sql(f"select max(quarter) from '{path}'").fetchall()[0][0]
+    frame = duckdb.sql(f"select {', '.join(keys)} from '{path}' where quarter = '{last}'").df()
+    expected = measure_risk(frame, keys).summary()
+    assert report["period"] == last == "2025Q4"
+    assert {k: report[k] for k in expected} == expected
+    assert 1000 < expected["n"] <= extract_a["tables"][PANEL]["persons"]
