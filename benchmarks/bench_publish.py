@@ -35,9 +35,11 @@ def run(home: Path, release: str, workers: int | None) -> dict:
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     if workers is not None:
         env["SDWH_PUBLISH_WORKERS"] = str(workers)
+    # run outside the checkout: `python -m` puts the working directory first on sys.path,
+    # which would shadow a PYTHONPATH checkout with the current one
     proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "sdwh", "publish",
                            "--release", release, "--json"],
-                          env=env, capture_output=True, text=True)
+                          env=env, capture_output=True, text=True, cwd=home)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(proc.stdout[-2000:] + proc.stderr[-2000:])

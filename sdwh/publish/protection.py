@@ -404,27 +404,31 @@ class Outcome:
 
 def protect_cells(blocks: Sequence[Block], geo: GeoParents, params: RuleParams,
                   links: Sequence[tuple[str, str, str, str, Sequence[str]]] = (),
-                  time_budget: float | None = None) -> Outcome:
+                  time_budget: float | None = None, suppress_all: str | None = None
+                  ) -> Outcome:
     """Suppress, widen to whole cells, and audit; raises if the final audit fails.
 
     ``time_budget`` (seconds, wall clock; None or 0: none) bounds the secondary suppression
     and its proof. A table that overruns it falls back to suppressing every cell: safe by
     construction (nothing is published, so nothing can be subtracted), audited all the same,
-    and named in the record (``fallback``).
+    and named in the record (``fallback``). ``suppress_all`` (a reason) asks for that
+    outcome directly, e.g. for a table another table's published cells would expose.
     """
     problem, index = build_joint_problem(blocks, geo, params, links)
     group = _cell_groups(index)
     deadline = time.perf_counter() + time_budget if time_budget else None
-    fallback = None
-    try:
-        mask, hi, method = _suppress_and_prove(problem, group, deadline)
-    except TimeoutError as late:
+    fallback = suppress_all
+    if fallback is None:
+        try:
+            mask, hi, method = _suppress_and_prove(problem, group, deadline)
+        except TimeoutError as late:
+            fallback = (f"secondary suppression did not finish within the time budget of "
+                        f"{time_budget:g} s (stopped in the {late}); every cell of the table "
+                        "is suppressed")
+    if fallback is not None:
         mask = np.ones(len(problem.values), dtype=bool)
         hi = witness_audit(problem, mask)  # no deadline: the fallback must be proven
         method = "suppress_all"
-        fallback = (f"secondary suppression did not finish within the time budget of "
-                    f"{time_budget:g} s (stopped in the {late}); every cell of the table "
-                    "is suppressed")
     per_cell: dict[str, np.ndarray] = {}
     for block in blocks:
         rows = (index["indicator"] == block.indicator.id).to_numpy()

@@ -34,13 +34,12 @@ from sdwh.errors import SdwhError
 from sdwh.faults import failpoint
 from sdwh.publish import cells, formats
 from sdwh.publish.indicators import INDICATORS, Indicator
+from sdwh.publish.linked import LINKS, exposed_nwwz_tables
 from sdwh.publish.protection import Block, GeoParents, Outcome, protect_cells
 
 RELEASE_ID = re.compile(r"^(\d{4})Q([1-4])$")
 LICENCE = "Modellicentie Gratis Hergebruik v1.0"
 LICENCE_URI = "https://data.vlaanderen.be/id/licentie/modellicentie-gratis-hergebruik/v1.0"
-#: indicators that publish the same count for the same cell (protected jointly)
-LINKS = (("employment_rate", "EMPLOYED", "work_shares", "WORKING", ("sex_code", "geo_refnis")),)
 SUPPLIER_NAMES = {
     "rr": "Rijksregister (national register)", "rsz": "RSZ (social security, DmfA)",
     "rsvz": "RSVZ (self-employed)", "rva": "RVA (unemployment benefits)",
@@ -48,8 +47,9 @@ SUPPLIER_NAMES = {
     "ahovoks": "AHOVOKS (qualifications)",
 }
 SEX_LABELS = {"M": "Men", "F": "Women", "T": "Total"}
-FALLBACK_NOTE = ("; tables whose secondary suppression overran SDWH_PUBLISH_TIME_BUDGET "
-                 "have every cell suppressed (fallback_tables), audited by LP too")
+FALLBACK_NOTE = ("; tables whose secondary suppression overran SDWH_PUBLISH_TIME_BUDGET, "
+                 "and NWWZ tables the employment rate's published cells would expose, have "
+                 "every cell suppressed (fallback_tables), audited by LP too")
 
 
 def releases_dir(settings: Settings) -> Path:
@@ -240,6 +240,25 @@ def protect_all(ind_frames: dict[str, pd.DataFrame], geo: GeoParents, params: Ru
                             **_with_cell_keys(outcome.record, members, ind_frames)})
             if progress:
                 progress(done, len(jobs))
+    # NWWZ and the employment rate share counts: a NWWZ table the other's published cells
+    # would expose is published wholly suppressed (adds nothing; the other stands alone)
+    exposed, unaudited = exposed_nwwz_tables(
+        ind_frames, {i: r["suppressed"] for i, r in result.items()}, geo, params)
+    for k, key in enumerate(order):
+        if key[0] != "nwwz":
+            continue
+        if str(key[1]) not in exposed:
+            records[k]["linked_audit"] = unaudited.get(
+                str(key[1]), "passed: audited together with the employment rate's region "
+                "counts of the quarter")
+            continue
+        (ind, idx), = groups[key]
+        outcome = protect_cells(jobs[k][0], geo, params, LINKS, suppress_all=(
+            f"linked to the employment rate: {exposed[str(key[1])]}; every cell of this NWWZ "
+            "table is suppressed"))
+        result[ind.id]["suppressed"][idx] = outcome.suppressed[ind.id]
+        records[k] = {"table": list(map(str, key)),
+                      **_with_cell_keys(outcome.record, groups[key], ind_frames)}
     return {i: {k: pd.Series(v) for k, v in r.items()} for i, r in result.items()}, records
 
 

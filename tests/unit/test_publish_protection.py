@@ -12,6 +12,7 @@ from disclosure.rules import RuleParams
 from sdwh.config import PROJECT_DIR
 from sdwh.publish.cells import is_provisional, mark_revisions
 from sdwh.publish.indicators import indicator
+from sdwh.publish.linked import linked_exposure
 from sdwh.publish.protection import (
     Block,
     GeoParents,
@@ -247,3 +248,33 @@ def test_a_table_over_its_time_budget_has_every_cell_suppressed_and_proven() -> 
     assert (protect_cells([Block(indicator("nwwz"), cells)], GEO, PARAMS, time_budget=60)
             .suppressed["nwwz"] == protect_cells([Block(indicator("nwwz"), cells)], GEO,
                                                  PARAMS).suppressed["nwwz"]).all()
+
+
+def test_nwwz_safe_alone_is_exposed_by_the_employment_rates_region_counts() -> None:
+    """Working 18-19 year olds (9) = NWWZ's working total − the region's working 20-24.
+
+    NWWZ alone hides its 15-19 band behind the 20-24 band; the employment rate publishes
+    the region's working residents 20-24, which pins the small band down exactly.
+    """
+    rows = [("total", "total", 38, 147), ("sex", "F", 19, 74), ("sex", "M", 19, 73),
+            ("age_band", "15-19", 8, 17), ("age_band", "20-24", 30, 130)]
+    cells = pd.DataFrame(rows, columns=["breakdown", "category", "numerator", "denominator"])
+    cells["quarter"] = "2025Q4"
+    cells["n_persons_numerator"] = cells["numerator"]
+    cells["n_persons_denominator"] = cells["denominator"]
+    out = protect_cells([Block(indicator("nwwz"), cells)], GEO, PARAMS)
+    assert set(cells.loc[out.suppressed["nwwz"], "category"]) == {"15-19", "20-24"}
+    region = pd.DataFrame({"sex_code": ["T", "M", "F"] * 2,
+                           "age_band": ["20-24"] * 3 + ["15-19"] * 3,
+                           "numerator": [100, 50, 50, 30, 14, 16]})
+    problem, index = build_joint_problem([Block(indicator("nwwz"), cells)], GEO, PARAMS)
+    mask = out.suppressed["nwwz"][index["cell"].to_numpy()]
+    published = np.zeros(len(region), dtype=bool)
+    reason = linked_exposure(problem, index, cells, mask, region, published, PARAMS)
+    assert reason and "WORKING of age_band 15-19 (9)" in reason
+    # what the intruder surely knows already proves it (exact LPs)
+    assert linked_exposure(problem, index, cells, mask, region, published, PARAMS,
+                           hidden_known=False)
+    # with the whole NWWZ table suppressed there is nothing to combine
+    assert linked_exposure(problem, index, cells, np.ones_like(mask), region, published,
+                           PARAMS) is None
