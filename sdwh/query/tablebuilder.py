@@ -179,21 +179,39 @@ def cube_navigator(con: duckdb.DuckDBPyConnection, catalogue: Catalogue) -> Navi
 
 
 def choose_table(product: Product, dims: set[str], navigator: Navigator | None) -> str:
+    return _choose(product, dims, navigator)[0]
+
+
+def _choose(product: Product, dims: set[str], navigator: Navigator | None
+            ) -> tuple[str, frozenset[str]]:
+    """The smallest table holding ``dims``, and the dimensions it holds."""
     for table, held in (navigator or {}).get(product.id, []):
         if dims <= held:
-            return table
-    return product.cube_table
+            return table, held
+    return product.cube_table, frozenset(d.id for d in product.dimensions)
+
+
+def at_grain(product: Product, axes: list[Axis], filters: list[tuple[Axis, tuple]],
+             totals: bool, held: frozenset[str]) -> bool:
+    """Whether the table's rows already are the requested cells: it holds exactly the axes'
+    dimensions, each asked at its finest level (coarser levels are functions of it), filters
+    only on those, no totals. Then no GROUP BY is needed (a sum over one row is that row)."""
+    return (not totals and held == {a.dim for a in axes}
+            and all(a.level == product.dimension(a.dim).levels[0].id for a in axes)
+            and all(f.dim in held for f, _ in filters))
 
 
 def aggregate_sql(product: Product, axes: list[Axis], measures: list[str],
                   filters: list[tuple[Axis, tuple]], totals: bool,
-                  table: str | None = None) -> tuple[str, list[Any]]:
-    """SQL over the cube (names from the catalogue, codes as parameters)."""
+                  table: str | None = None, grain: bool = False) -> tuple[str, list[Any]]:
+    """SQL over the cube (names from the catalogue, codes as parameters); ``grain``: the
+    table's rows are the cells (``at_grain``), read them without aggregating."""
     cols = [f'"{a.column}"' for a in axes]
     select = [f'"{a.column}"' for a in axes]
     select += [f"grouping({c}) AS g{i}" for i, c in enumerate(cols)] if totals else []
     for m in measures:
-        select += [f"sum(n_{m})::BIGINT AS n_{m}", f"(sum(k_{m}) % {MODULUS})::BIGINT AS k_{m}"]
+        select += ([f"n_{m}", f"k_{m}"] if grain else
+                   [f"sum(n_{m})::BIGINT AS n_{m}", f"(sum(k_{m}) % {MODULUS})::BIGINT AS k_{m}"])
     params: list[Any] = []
     where = []
     for axis, codes in filters:
@@ -206,7 +224,7 @@ def aggregate_sql(product: Product, axes: list[Axis], measures: list[str],
         sets = ", ".join("(" + ", ".join(f'"{a.column}"' for a in s) + ")"
                          for s in _grouping_sets(axes, totals))
         sql += f" GROUP BY GROUPING SETS ({sets})"
-    else:
+    elif not grain:
         sql += " GROUP BY " + ", ".join(cols)
     return sql, params
 
@@ -215,9 +233,10 @@ def build_table(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, req: Table
                 max_cells: int = 100_000, navigator: Navigator | None = None) -> TableResult:
     """Compute and protect the table ``req`` asks for, from the cube database ``con``."""
     product, axes, measures, derived, filters = plan(catalogue, req)
-    table = choose_table(product, {a.dim for a in axes} | {a.dim for a, _ in filters},
-                         navigator)
-    sql, params = aggregate_sql(product, axes, measures, filters, req.totals, table)
+    table, held = _choose(product, {a.dim for a in axes} | {a.dim for a, _ in filters},
+                          navigator)
+    sql, params = aggregate_sql(product, axes, measures, filters, req.totals, table,
+                                at_grain(product, axes, filters, req.totals, held))
     data = con.execute(sql, params).fetchnumpy()  # by column: no Python object per value
     k = len(axes)
     n_rows = len(data[axes[0].column]) if axes else 0

@@ -49,3 +49,18 @@ def test_a_source_with_placeholders_must_be_built_by_quarter() -> None:
     }], "codelists": {"quarter": {"from_data": True}}}
     with pytest.raises(SdwhError, match="by_quarter"):
         parse_catalogue(raw)
+
+
+def test_a_table_is_read_without_aggregating_only_at_its_own_grain() -> None:
+    from sdwh.query.tablebuilder import _axis, at_grain
+
+    product = load_catalogue().product("labour_market_position")
+    held = frozenset({"quarter", "geo"})
+    quarter, municipality = _axis(product, "quarter"), _axis(product, "geo:municipality")
+    province = _axis(product, "geo:province")
+    assert at_grain(product, [quarter, municipality], [(province, ("10000",))], False, held)
+    assert not at_grain(product, [quarter, municipality], [], True, held)  # totals
+    assert not at_grain(product, [quarter, province], [], False, held)  # coarser level
+    assert not at_grain(product, [quarter], [(municipality, ("11002",))], False, held)
+    assert not at_grain(product, [quarter, municipality], [], False,
+                        frozenset({"quarter", "geo", "sex"}))
