@@ -2,11 +2,16 @@
 
 Records a project on the labour-market panel (8 variables, the quarters given) in a scratch
 data root, then runs ``sdwh project extract --warehouse W`` under ``/usr/bin/time -v``; the
-warehouse is only opened read-only. Prints one JSON object (median of the runs, each run's
-wall time, peak RSS, rows and persons extracted, and the load average around each run).
+warehouse is only opened read-only (a dbt-built one is read through its views; nothing is
+written next to it). Prints one JSON object (median of the runs, each run's wall time, CPU
+seconds, peak RSS, rows and persons extracted, the load average around each run, and the
+extract's ``steps``: seconds per dataset and its phases — ``persons`` (HMAC and numbering),
+``sorted`` (until the first sorted rows), ``written`` (the streamed write), with the busy
+seconds of the ``preparing`` and ``encoding`` threads — and for the risk report).
 
     flock /tmp/sdwh-bench.lock .venv/bin/python benchmarks/bench_extract.py \\
-        --warehouse /tmp/shared-6900k/warehouse/sdwh.duckdb --from 2024Q1 --to 2025Q4
+        --warehouse /tmp/cost-6900k/warehouse/sdwh.duckdb --from 2024Q1 --to 2025Q4 \\
+        --home /tmp/extract-c/bench-home-real
 
 Without a dbt-built warehouse at that scale, ``--synthetic-persons 6900000`` first writes a
 warehouse file holding only ``thematic.thm_labour_market_panel`` (the panel's 22 columns,
