@@ -132,6 +132,10 @@ def test_every_suppression_pattern_passes_the_exact_lp_audit(published: dict) ->
     folder = published["releases"] / "2025Q4"
     audit_doc = json.loads((folder / "sdc_audit.json").read_text())
     assert audit_doc and all(r["audit_ok"] for r in audit_doc)
+    # every NWWZ table was audited with the employment rate, or says why not, or fell back
+    nwwz = [r for r in audit_doc if r["table"][0] == "nwwz"]
+    assert nwwz and all("linked_audit" in r or "employment rate" in r.get("fallback", "")
+                        for r in nwwz)
     geo = GeoParents.from_seeds(PROJECT_DIR / "seeds")
     tables = {i.id: pd.read_parquet(folder / i.id / f"{i.id}.parquet") for i in INDICATORS}
     checked = 0
@@ -237,6 +241,33 @@ def test_crash_mid_publish_leaves_the_previous_state(published: dict, tmp_path: 
             shutil.move(aside, releases / "2025Q4")
     refused = sdwh(home, "publish", "--release", "2025Q4", check=False)
     assert refused["rc"] == 1 and "already exists" in refused["error"]
+
+
+def test_tables_over_the_time_budget_are_published_fully_suppressed_and_say_so(
+        published: dict, tmp_path: Path) -> None:
+    """A budget no table can meet: every table falls back, is audited, and is named."""
+    home = tmp_path / "home"
+    for rel in ("warehouse/sdwh.duckdb", "raw/_deliveries.parquet"):
+        (home / rel).parent.mkdir(parents=True, exist_ok=True)
+        (home / rel).symlink_to(published["home"] / rel)
+    out = sdwh(home, "publish", "--release", "2024Q2",
+               env={"SDWH_PUBLISH_TIME_BUDGET": "0.000001"})
+    sdc = out["sdc"]
+    assert sdc["audit_ok"] and len(sdc["fallback_tables"]) == sdc["tables"] > 0
+    assert "SDWH_PUBLISH_TIME_BUDGET" in sdc["method"]
+    folder = home / "releases" / "2024Q2"
+    for ind in INDICATORS:
+        assert pd.read_parquet(folder / ind.id / f"{ind.id}.parquet")["suppressed"].all()
+        meta = json.loads((folder / ind.id / "metadata.json").read_text())
+        assert meta["sdc"]["fallback_tables"] and "fallback" in meta["sdc"]["method"]
+    for record in json.loads((folder / "sdc_audit.json").read_text()):
+        assert record["method"] == "suppress_all" and "time budget" in record["fallback"]
+        for iv in record["intervals"].values():
+            assert all(b is None or b >= v + u - 1e-6 for b, v, u in zip(
+                iv["intruder_upper_at_least"], iv["value"], iv["required_upper"],
+                strict=True))
+    # a fallback depends on the machine's speed: never cached, the next release retries
+    assert not list((home / "publish" / "sdc-cache").glob("*.json"))
 
 
 def test_catalog_conforms_to_the_shapes_and_describes_restricted_datasets(
