@@ -203,7 +203,10 @@ def measure(args: argparse.Namespace) -> None:
                    "quarters_in_raw_store": n_quarters, "incremental_quarter": last,
                    "machine": machine(), "commit": os.environ.get("BENCH_COMMIT")})
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    spill = home / "warehouse" / ("tmp" if args.engine == "duckdb" else "spark/tmp")
+    # DuckDB spills to "<database>.tmp" beside the database (profiles.yml sets no
+    # temp_directory since 1ef5d2a); before 2026-12-06 this sampled warehouse/tmp, which
+    # stays empty, so spill figures recorded before then are not measurements.
+    spill = home / "warehouse" / ("sdwh.duckdb.tmp" if args.engine == "duckdb" else "spark/tmp")
     if args.engine == "duckdb":
         build = [sys.executable, "-m", "sdwh", "build", "--json"]
         if args.step == "full":
