@@ -36,8 +36,9 @@ VARIABLES = ["age", "sex_code", "municipality_refnis", "education_level_3", "sep
              "is_working", "is_unemployed", "unemployment_duration_class"]
 
 
-def setup(home: Path, period_from: str, period_to: str) -> None:
+def setup(home: Path, period_from: str, period_to: str, key: Path | None = None) -> None:
     from sdwh.config import Settings
+    from sdwh.projects.keys import key_path
     from sdwh.projects.registry import Registry
 
     _remove(home)
@@ -51,6 +52,12 @@ def setup(home: Path, period_from: str, period_to: str) -> None:
                retention_until=date(2099, 1, 1))
     reg.approve("flanders", "staff2", "D/1")
     reg.activate("flanders", "staff2")
+    if key is not None:  # the same project key in two sets: the same pseudonyms, same bytes
+        target = key_path(Settings(), "flanders")
+        for folder in (target.parent.parent, target.parent):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target.write_text(key.read_text())
+        target.chmod(0o600)
 
 
 def _remove(path: Path) -> None:
@@ -132,6 +139,9 @@ def main() -> None:
     parser.add_argument("--keep-synthetic", type=Path, metavar="DIR",
                         help="keep the synthetic warehouse in DIR and reuse it when it was "
                              "made for the same persons and quarters")
+    parser.add_argument("--project-key", type=Path, metavar="FILE",
+                        help="use this project key (64 hex characters) instead of a new random "
+                             "one, so that two sets (before/after) must write the same bytes")
     args = parser.parse_args()
     synthetic = None
     if args.warehouse is None:
@@ -147,7 +157,7 @@ def main() -> None:
             synthetic_warehouse(synthetic, args.synthetic_persons, wanted["quarters"])
             made.write_text(json.dumps(wanted))
         args.warehouse = synthetic
-    setup(args.home, args.period_from, args.period_to)
+    setup(args.home, args.period_from, args.period_to, args.project_key)
     env = {"SDWH_HOME": str(args.home)}
     cmd = [sys.executable, "-m", "sdwh", "project", "extract", "flanders", "--warehouse",
            str(args.warehouse), "--as", "staff2", "--json"]
