@@ -237,18 +237,11 @@ def _copy_pseudonymised(con: duckdb.DuckDBPyConnection, dataset: str, columns: l
         clock.lap("persons")
         distinct_hashes = con.execute("select count(distinct h) = count(*) from "
                                       "extract_persons").fetchall()[0][0]
-        on_hash = join_on_hash and distinct_hashes
-        on = (f"hash(d.{PERSON_COLUMN}) = m.h" if on_hash
+        on = (f"hash(d.{PERSON_COLUMN}) = m.h" if join_on_hash and distinct_hashes
               else f"d.{PERSON_COLUMN} = m.person_id")
-        # The sort only needs the join key and the number: keep those and drop the two
-        # 32-character strings per person (≈ 0.6 GB at 6.9 M persons), which otherwise
-        # stay in memory through the sort and were spilled to disk to make room for it.
-        con.execute("create or replace temp table extract_numbers as select "
-                    f"{'h' if on_hash else 'person_id'}, rank from extract_persons")
-        con.execute("drop table extract_persons")
         inner = ", ".join(f'd."{c}"' for c in columns if c != PERSON_COLUMN)
         order = "m.rank" + (f', d."{period}"' if period else "")
-        reader = con.sql(f"select m.rank, {inner} from {source} d join extract_numbers m "
+        reader = con.sql(f"select m.rank, {inner} from {source} d join extract_persons m "
                          f"on {on} order by {order}").to_arrow_reader(ROW_GROUP)
         schema = pa.schema([pa.field(PERSON_COLUMN, pa.string()) if c == PERSON_COLUMN
                             else reader.schema.field(c) for c in columns])
@@ -256,7 +249,6 @@ def _copy_pseudonymised(con: duckdb.DuckDBPyConnection, dataset: str, columns: l
                               clock)
     finally:
         con.execute("drop table if exists extract_persons")
-        con.execute("drop table if exists extract_numbers")
     return rows, len(pseudonyms), last
 
 
