@@ -241,9 +241,13 @@ def plot(_: argparse.Namespace) -> None:
         if r.get("full_build", {}).get("returncode") == 0:
             points.setdefault(r["engine"], []).append(r)
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    cpus = {r["machine"]["cpu"] for rows in points.values() for r in rows}
     for engine, rows in sorted(points.items()):
         rows.sort(key=lambda r: r["persons"])
         x = [r["persons"] / 1e6 for r in rows]
+        if len(cpus) > 1:  # results from more than one machine: say which is which
+            names = {r["machine"]["cpu"].replace("(R)", "").split(" Processor")[0] for r in rows}
+            engine = f"{engine} ({'/'.join(sorted(names))})"
         ax_t.plot(x, [r["full_build"]["wall_s"] / 60 for r in rows], "o-",
                   label=f"{engine}: full build")
         inc = [r for r in rows if r.get("incremental_build", {}).get("returncode") == 0]
@@ -251,11 +255,33 @@ def plot(_: argparse.Namespace) -> None:
             ax_t.plot([r["persons"] / 1e6 for r in inc],
                       [r["incremental_build"]["wall_s"] / 60 for r in inc], "s--",
                       label=f"{engine}: incremental quarter")
+        if engine.startswith("duckdb") and len(rows) > 1:
+            # the straight line through the 1 M and Flanders (6.9 M) builds, when both exist
+            ends = [r for r in rows if r["persons"] in (1_000_000, 6_900_000)]
+            if len(ends) == 2:
+                (x0, y0), (x1, y1) = ((r["persons"] / 1e6, r["full_build"]["wall_s"] / 60)
+                                      for r in ends)
+                slope = (y1 - y0) / (x1 - x0)
+                ax_t.plot([0, x[-1]], [y0 - slope * x0, y0 + slope * (x[-1] - x0)], ":",
+                          color="grey", lw=0.9, label="linear through 1 M and 6.9 M")
+        big = [r for r in rows if "full_build_memory_limit_75pct" in r]
+        if big:  # the same build with DuckDB's memory_limit at 75 % of RAM
+            ax_t.plot([r["persons"] / 1e6 for r in big],
+                      [r["full_build_memory_limit_75pct"]["wall_s"] / 60 for r in big], "D",
+                      mfc="none", label=f"{engine}: full, memory_limit 75 %")
         ax_m.plot(x, [r["full_build"]["peak_rss_tree_mib"] / 1024 for r in rows], "o-",
-                  label=f"{engine}: full build")
+                  label=f"{engine}: peak RSS")
+        if engine.startswith("duckdb"):
+            ax_m.plot(x, [(r["full_build"]["peak_rss_tree_mib"]
+                           + r["full_build"].get("peak_spill_mib", 0)) / 1024 for r in rows],
+                      "^--", label=f"{engine}: RSS + peak spill")
     ax_m.axhline(8e9 / 2**30, color="grey", lw=0.8, ls=":")
-    ax_m.text(0.02, 8e9 / 2**30, " DuckDB memory_limit (8 GB default); beyond it, spill",
-              va="bottom", fontsize=7, color="grey", transform=ax_m.get_yaxis_transform())
+    ax_m.text(0.3, 8e9 / 2**30, " DuckDB memory_limit (8 GB default); beyond it, spill",
+              va="top", fontsize=7, color="grey", transform=ax_m.get_yaxis_transform())
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    ax_m.axhline(ram, color="firebrick", lw=0.8, ls=":")
+    ax_m.text(0.02, ram, f" RAM of this machine ({ram:.1f} GiB)", va="bottom", fontsize=7,
+              color="firebrick", transform=ax_m.get_yaxis_transform())
     for ax, ylabel in ((ax_t, "wall time (min)"), (ax_m, "peak RSS, process tree (GiB)")):
         ax.set_xlabel("persons (millions) × 20 quarters")
         ax.set_ylabel(ylabel)
