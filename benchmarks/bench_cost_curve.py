@@ -223,10 +223,24 @@ def measure(args: argparse.Namespace) -> None:
                                 else ["--refresh-from", last])], env, log, spill)
     step = slim(step)
     step["at"] = stamp
-    result[f"{args.step}_build"] = step
+    limit = os.environ.get("SDWH_DUCKDB_MEMORY_LIMIT") if args.engine == "duckdb" else None
+    step["memory_limit"] = limit or "default"
+    key = f"{args.step}_build"
+    if limit:  # a non-default limit is a variant of its own: full_build_memory_limit_75pct
+        key += "_memory_limit_" + limit.replace("%", "pct")
+    record_run(result, key, step)
     RESULTS.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(json.dumps(step, default=str))
+
+
+def record_run(result: dict, key: str, step: dict) -> None:
+    """Keep every run of a step under <key>_runs and its median run (by wall time, the lower of
+    the two middle ones; successful runs only when there are any) under <key>."""
+    runs = [*result.get(f"{key}_runs", []), step]
+    ok = sorted((r for r in runs if r.get("returncode") == 0), key=lambda r: r["wall_s"])
+    result[f"{key}_runs"] = runs
+    result[key] = ok[(len(ok) - 1) // 2] if ok else step
 
 
 def plot(_: argparse.Namespace) -> None:
@@ -245,17 +259,18 @@ def plot(_: argparse.Namespace) -> None:
     for engine, rows in sorted(points.items()):
         rows.sort(key=lambda r: r["persons"])
         x = [r["persons"] / 1e6 for r in rows]
+        label = engine
         if len(cpus) > 1:  # results from more than one machine: say which is which
             names = {r["machine"]["cpu"].replace("(R)", "").split(" Processor")[0] for r in rows}
-            engine = f"{engine} ({'/'.join(sorted(names))})"
+            label = f"{engine} ({'/'.join(sorted(names))})"
         ax_t.plot(x, [r["full_build"]["wall_s"] / 60 for r in rows], "o-",
-                  label=f"{engine}: full build")
+                  label=f"{label}: full build")
         inc = [r for r in rows if r.get("incremental_build", {}).get("returncode") == 0]
         if inc:
             ax_t.plot([r["persons"] / 1e6 for r in inc],
                       [r["incremental_build"]["wall_s"] / 60 for r in inc], "s--",
-                      label=f"{engine}: incremental quarter")
-        if engine.startswith("duckdb") and len(rows) > 1:
+                      label=f"{label}: incremental quarter")
+        if engine == "duckdb":
             # the straight line through the 1 M and Flanders (6.9 M) builds, when both exist
             ends = [r for r in rows if r["persons"] in (1_000_000, 6_900_000)]
             if len(ends) == 2:
@@ -268,13 +283,13 @@ def plot(_: argparse.Namespace) -> None:
         if big:  # the same build with DuckDB's memory_limit at 75 % of RAM
             ax_t.plot([r["persons"] / 1e6 for r in big],
                       [r["full_build_memory_limit_75pct"]["wall_s"] / 60 for r in big], "D",
-                      mfc="none", label=f"{engine}: full, memory_limit 75 %")
+                      mfc="none", label=f"{label}: full, memory_limit 75 %")
         ax_m.plot(x, [r["full_build"]["peak_rss_tree_mib"] / 1024 for r in rows], "o-",
-                  label=f"{engine}: peak RSS")
-        if engine.startswith("duckdb"):
+                  label=f"{label}: peak RSS")
+        if engine == "duckdb":
             ax_m.plot(x, [(r["full_build"]["peak_rss_tree_mib"]
                            + r["full_build"].get("peak_spill_mib", 0)) / 1024 for r in rows],
-                      "^--", label=f"{engine}: RSS + peak spill")
+                      "^--", label=f"{label}: RSS + peak spill")
     ax_m.axhline(8e9 / 2**30, color="grey", lw=0.8, ls=":")
     ax_m.text(0.3, 8e9 / 2**30, " DuckDB memory_limit (8 GB default); beyond it, spill",
               va="top", fontsize=7, color="grey", transform=ax_m.get_yaxis_transform())
