@@ -206,7 +206,11 @@ def measure(args: argparse.Namespace) -> None:
     # DuckDB spills to "<database>.tmp" beside the database (profiles.yml sets no
     # temp_directory since 1ef5d2a); before 2026-12-06 this sampled warehouse/tmp, which
     # stays empty, so spill figures recorded before then are not measurements.
-    spill = home / "warehouse" / ("sdwh.duckdb.tmp" if args.engine == "duckdb" else "spark/tmp")
+    from sdwh.warehouse.project import WarehousePaths
+
+    paths = WarehousePaths(home)
+    spill = (paths.database.with_name(paths.database.name + ".tmp") if args.engine == "duckdb"
+             else paths.directory / "spark" / "tmp")
     if args.engine == "duckdb":
         build = [sys.executable, "-m", "sdwh", "build", "--json"]
         if args.step == "full":
